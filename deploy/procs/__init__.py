@@ -1,0 +1,1 @@
+"""Custom Lava processes. Kept in a folder of their own: Lava's compiler imports every .py file here."""

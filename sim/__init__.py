@@ -1,0 +1,1 @@
+"""Bit-exact batched fixed-point emulator of the deployed graph, and the parity comparison."""
