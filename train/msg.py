@@ -1,0 +1,170 @@
+"""Masked Surrogate Gradients (MSG) on slayer's Loihi-faithful CUBA neuron.
+
+The forward pass is slayer's, bit for bit: a spike is ``voltage >= threshold + eps`` on the voltage that
+slayer's fixed-point leaky integrator already computed (reset included). Only the backward pass changes:
+
+    dS/dV ~= g(x) * M / V_th,    x = (V - V_th) / V_th,    M ~ Bernoulli(1 - p) per element,
+
+with a fresh mask at every backward pass (MSG_TWO.md). ``p = 0`` is plain surrogate gradient (SG).
+Voltages are expressed relative to the threshold because slayer's states are in threshold-scaled units
+of its own; the 1/V_th factor is the chain rule of that change of variable.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from lava.lib.dl.slayer.block import cuba as cuba_block
+from lava.lib.dl.slayer.neuron import cuba as cuba_neuron
+from lava.lib.dl.slayer.neuron.dynamics import leaky_integrator
+
+SURROGATES = ("piecewise", "arctan", "slayer")
+MASK_FILL = ("zero", "mix")
+
+
+@dataclass(frozen=True)
+class SurrogateConfig:
+    """How the spike function is differentiated.
+
+    kind: ``piecewise`` (alpha - alpha^2 |x| on |x| < 1/alpha), ``arctan`` (alpha / (1 + (pi/2 alpha x)^2))
+    or ``slayer`` (slayer's own exponential surrogate, its tau_grad/scale_grad from the neuron).
+    mask_prob: drop probability p of MSG; 0 is plain SG.
+    rescale: divide kept entries by (1 - p) (off in the authors' code).
+    fill: ``zero`` drops masked entries; ``mix`` replaces them by the other smooth surrogate (authors' variant).
+    """
+
+    kind: str = "piecewise"
+    alpha: float = 2.0
+    mask_prob: float = 0.5
+    rescale: bool = False
+    fill: str = "zero"
+
+    def __post_init__(self) -> None:
+        if self.kind not in SURROGATES:
+            raise ValueError(f"surrogate must be one of {', '.join(SURROGATES)}, got {self.kind!r}")
+        if not 0.0 <= self.mask_prob < 1.0:
+            raise ValueError(f"mask probability must be in [0, 1), got {self.mask_prob}")
+        if self.alpha <= 0:
+            raise ValueError(f"surrogate alpha must be positive, got {self.alpha}")
+        if self.fill not in MASK_FILL:
+            raise ValueError(f"mask fill must be one of {', '.join(MASK_FILL)}, got {self.fill!r}")
+
+
+def piecewise_linear(x: torch.Tensor, alpha: float) -> torch.Tensor:
+    """g(x) = alpha - alpha^2 |x| for |x| < 1/alpha, else 0."""
+    return torch.clamp(alpha - alpha * alpha * x.abs(), min=0.0)
+
+
+def arctan(x: torch.Tensor, alpha: float) -> torch.Tensor:
+    """g(x) = alpha / (1 + (pi/2 * alpha * x)^2)."""
+    return alpha / (1.0 + (math.pi / 2.0 * alpha * x) ** 2)
+
+
+def slayer_exponential(voltage: torch.Tensor, threshold: float, tau_rho: float, scale_rho: float) -> torch.Tensor:
+    """slayer's own derivative for binary spikes (slayer/spike/spike.py), in voltage units."""
+    return scale_rho / 2.0 / tau_rho * torch.exp(-(voltage - threshold).abs() / tau_rho)
+
+
+def bernoulli_keep_mask(like: torch.Tensor, mask_prob: float) -> torch.Tensor:
+    """M ~ Bernoulli(1 - p), element-wise, same shape as ``like``; drawn from torch's generator."""
+    return (torch.rand_like(like) >= mask_prob).to(like.dtype)
+
+
+def surrogate_derivative(voltage: torch.Tensor, threshold: float, config: SurrogateConfig,
+                         tau_rho: float = 1.0, scale_rho: float = 1.0) -> torch.Tensor:
+    """dS/dV without the mask."""
+    if config.kind == "slayer":
+        return slayer_exponential(voltage, threshold, tau_rho, scale_rho)
+    x = (voltage - threshold) / threshold
+    g = piecewise_linear(x, config.alpha) if config.kind == "piecewise" else arctan(x, config.alpha)
+    return g / threshold
+
+
+def _other_surrogate(voltage: torch.Tensor, threshold: float, config: SurrogateConfig) -> torch.Tensor:
+    x = (voltage - threshold) / threshold
+    g = arctan(x, config.alpha) if config.kind == "piecewise" else piecewise_linear(x, config.alpha)
+    return g / threshold
+
+
+def masked_derivative(voltage: torch.Tensor, threshold: float, config: SurrogateConfig,
+                      tau_rho: float = 1.0, scale_rho: float = 1.0) -> torch.Tensor:
+    """dS/dV of MSG: the surrogate times a fresh Bernoulli mask (p = 0: the surrogate itself)."""
+    g = surrogate_derivative(voltage, threshold, config, tau_rho, scale_rho)
+    if config.mask_prob == 0.0:
+        return g
+    keep = bernoulli_keep_mask(g, config.mask_prob)
+    if config.fill == "mix":
+        out = g * keep + _other_surrogate(voltage, threshold, config) * (1.0 - keep)
+    else:
+        out = g * keep
+    if config.rescale:
+        out = out / (1.0 - config.mask_prob)
+    return out
+
+
+class MaskedSpike(torch.autograd.Function):
+    """Heaviside forward identical to slayer's binary ``Spike``; MSG backward."""
+
+    @staticmethod
+    def forward(ctx, voltage, spike_threshold, surrogate_threshold, config, tau_rho, scale_rho):
+        ctx.save_for_backward(voltage)
+        ctx.surrogate_threshold = surrogate_threshold
+        ctx.config = config
+        ctx.tau_rho = tau_rho
+        ctx.scale_rho = scale_rho
+        return (voltage >= spike_threshold).to(voltage.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_spikes):
+        (voltage,) = ctx.saved_tensors
+        d = masked_derivative(voltage, ctx.surrogate_threshold, ctx.config, ctx.tau_rho, ctx.scale_rho)
+        return d * grad_spikes, None, None, None, None, None
+
+
+class MSGNeuron(cuba_neuron.Neuron):
+    """slayer's CUBA neuron with the MSG spike derivative. Dynamics and forward are inherited unchanged."""
+
+    def __init__(self, *args, surrogate: SurrogateConfig = SurrogateConfig(), **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.graded_spike:
+            raise ValueError("MSG neurons emit binary spikes (Loihi's LIF is binary); graded_spike must be False")
+        self.surrogate = surrogate
+
+    def spike(self, voltage: torch.Tensor) -> torch.Tensor:
+        # Same threshold expression as slayer's cuba.Neuron.spike, so the forward is bit-identical.
+        threshold = float(self.threshold)
+        spike = MaskedSpike.apply(
+            voltage,
+            threshold + self.threshold_eps,
+            threshold,
+            self.surrogate,
+            float(self.tau_rho * cuba_neuron.TAU_RHO_MULT),
+            float(self.scale_rho * cuba_neuron.SCALE_RHO_MULT),
+        )
+        if self.persistent_state is True:
+            with torch.no_grad():
+                self.voltage_state = leaky_integrator.persistent_state(self.voltage_state, spike[..., -1]).detach().clone()
+        if self.drop is not None:
+            spike = self.drop(spike)
+        return spike
+
+
+def msg_block(base: type) -> type:
+    """A slayer CUBA block class whose neuron is an ``MSGNeuron`` (its synapse keeps the 8-bit hook)."""
+
+    class Block(base):
+        def __init__(self, neuron_params: dict, *args, surrogate: SurrogateConfig = SurrogateConfig(), **kwargs):
+            super().__init__(dict(neuron_params), *args, **kwargs)
+            self.neuron = MSGNeuron(**neuron_params, surrogate=surrogate)
+            self.synapse.pre_hook_fx = self.neuron.quantize_8bit
+
+    Block.__name__ = Block.__qualname__ = f"MSG{base.__name__}"
+    Block.__doc__ = f"slayer's cuba.{base.__name__} block with the MSG spike derivative."
+    return Block
+
+
+MSGDense = msg_block(cuba_block.Dense)
+MSGConv = msg_block(cuba_block.Conv)
+MSGPool = msg_block(cuba_block.Pool)
