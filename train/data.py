@@ -1,0 +1,261 @@
+"""The one data interface: every data set becomes binary spike frames (N, C, H, W, T).
+
+    ds = load_dataset("event-digits", time_steps=16, split="train")
+    ds.frames        # torch.float32 (N, C, H, W, T), values 0.0 or 1.0
+    ds.labels        # torch.int64 (N,)
+    ds.input_shape   # (C, H, W): what the network's first layer takes
+    ds[i]            # (frame (C, H, W, T) float32, label int): a torch Dataset for DataLoader
+
+Conventions (the contract with model, export and sim):
+
+- C is the polarity channel (OFF = 0, ON = 1), H the sensor's y, W its x; tonic's ``ToFrame``
+  gives (T, P, H, W) and the time axis is moved last (slayer's NCHWT).
+- SHD (700 cochlea channels, no polarity) is shaped (C=700, H=1, W=1): each channel is a feature,
+  so flattening in C-H-W or W-H-C order gives the same vector.
+- Frames are clipped to 0/1: several events of one pixel in one bin make one spike. The networks
+  are binary-spike end to end (Lava's LIF input is binary); counts would be graded spikes.
+- Time bins are fixed windows from t = 0 (tonic ``ToFrame(time_window=w, start_time=0,
+  end_time=T*w)``), not ``n_time_bins`` (which spans first-to-last event of each sample and drops
+  the events at the last timestamp). The window is ``ceil(duration / T)`` microseconds where the
+  duration is the data set's own (event-digits: 300 ms) or, for recordings of varying length,
+  the sample's last event + 1 us, or ``duration_us`` when given (later events are dropped).
+- ``max_samples`` takes a fixed pseudo-random subset (the same for every seed), in index order.
+- ``augment=True`` draws a fresh variant of every sample per (seed, epoch): event-digits redraws
+  its saccades and timing jitter; the tonic sets get a random shift of up to 2 pixels (2-D
+  sensors) and 1 ms timing jitter. Call ``load_dataset(..., augment=True, epoch=e)`` each epoch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from spikeship.errors import SpikeshipError
+from spikeship.train import event_digits
+from spikeship.train.tonic_sets import TONIC_SETS, class_names, open_tonic_set
+
+DATASET_NAMES = ("event-digits",) + tuple(TONIC_SETS)
+SUBSET_SEED = 7_211  # max_samples subsets do not follow the data seed
+AUGMENT_SHIFT_PX = 2
+AUGMENT_JITTER_US = 1_000.0
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which data set and how to frame it; validated on construction."""
+
+    name: str = "event-digits"
+    data_dir: str | None = None
+    time_steps: int = 16
+    split: str = "train"
+    augment: bool = False
+    seed: int = 0
+    epoch: int = 0
+    downsample: int = 1  # spatial factor for 2-D sensors (dvsgesture 128x128 -> 32x32 with 4)
+    duration_us: int | None = None
+    max_samples: int | None = None
+
+    def __post_init__(self):
+        if self.name not in DATASET_NAMES:
+            raise SpikeshipError(f"unknown data set {self.name!r}; known: {', '.join(DATASET_NAMES)}")
+        if self.split not in ("train", "test"):
+            raise SpikeshipError(f"split must be 'train' or 'test', not {self.split!r}")
+        if not (isinstance(self.time_steps, int) and self.time_steps >= 1):
+            raise SpikeshipError(f"time steps must be a positive integer, not {self.time_steps!r}")
+        if not (isinstance(self.downsample, int) and self.downsample >= 1):
+            raise SpikeshipError(f"sensor downsample must be a positive integer, not {self.downsample!r}")
+        if self.duration_us is not None and self.duration_us < self.time_steps:
+            raise SpikeshipError(f"duration {self.duration_us} us is shorter than {self.time_steps} steps")
+        if self.max_samples is not None and self.max_samples < 1:
+            raise SpikeshipError(f"max samples must be at least 1, not {self.max_samples}")
+
+
+class FramedDataset:
+    """Framed spikes, labels and what describes them. A torch ``Dataset`` (``ds[i]``, ``len``).
+
+    Attributes: name, split, time_steps, window_us (length of one bin), sensor_size (tonic's
+    (W, H, P) after downsampling), input_shape (C, H, W), class_names (tuple of str),
+    labels (torch.int64, N), frames (torch.float32, N x C x H x W x T; built on access from the
+    uint8 store ``spikes``, so it costs 4 bytes per entry: keep a reference rather than
+    calling it in a loop), indices (the samples' positions in the source split).
+    """
+
+    def __init__(self, name, split, spikes, labels, sensor_size, class_names, window_us, indices):
+        import torch
+
+        self.name, self.split = name, split
+        self.spikes = torch.from_numpy(spikes)  # uint8 (N, C, H, W, T), 0/1
+        self.labels = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+        self.sensor_size = tuple(int(s) for s in sensor_size)
+        self.class_names = tuple(class_names)
+        self.window_us = int(window_us)
+        self.indices = np.asarray(indices, dtype=np.int64)
+
+    @property
+    def time_steps(self) -> int:
+        return int(self.spikes.shape[-1])
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(int(s) for s in self.spikes.shape[1:4])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def frames(self):
+        return self.spikes.float()
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def __getitem__(self, i):
+        return self.spikes[i].float(), int(self.labels[i])
+
+    def __repr__(self) -> str:
+        return (f"FramedDataset({self.name!r}, split={self.split!r}, n={len(self)}, "
+                f"input_shape={self.input_shape}, T={self.time_steps}, window_us={self.window_us})")
+
+
+def load_dataset(name: str = "event-digits", data_dir=None, time_steps: int = 16,
+                 split: str = "train", augment: bool = False, seed: int = 0, *,
+                 epoch: int = 0, downsample: int = 1, duration_us: int | None = None,
+                 max_samples: int | None = None) -> FramedDataset:
+    """Load ``name`` and frame it into binary spikes; see the module docstring for conventions."""
+    return frame_dataset(DataConfig(name, None if data_dir is None else str(data_dir), time_steps,
+                                    split, augment, seed, epoch, downsample, duration_us,
+                                    max_samples))
+
+
+def frame_dataset(cfg: DataConfig) -> FramedDataset:
+    """Build the FramedDataset that ``cfg`` describes."""
+    if cfg.name == "event-digits":
+        _check_event_digits(cfg)
+        indices = subset_indices(event_digits.split_size(cfg.split), cfg.max_samples)
+        source = event_digits.EventDigits(cfg.split, cfg.seed, cfg.augment, cfg.epoch,
+                                          subset=indices)
+        positions, names = range(len(indices)), event_digits.CLASS_NAMES
+    else:
+        source = open_tonic_set(cfg.name, cfg.data_dir, cfg.split)
+        if len(source) == 0:
+            raise SpikeshipError(f"{cfg.name}: the {cfg.split} split is empty")
+        indices = subset_indices(len(source), cfg.max_samples)
+        positions, names = indices, class_names(cfg.name, source)
+    sensor = downsampled_sensor(tuple(source.sensor_size), cfg.downsample, cfg.name)
+    samples = []
+    for index, pos in zip(indices, positions):
+        events, label = source[int(pos)]
+        samples.append((_prepare(events, cfg, int(index), source.sensor_size), int(label)))
+    fixed = cfg.duration_us or (event_digits.DURATION_US if cfg.name == "event-digits" else None)
+    duration = fixed or max(int(ev["t"].max()) + 1 if len(ev) else 1 for ev, _ in samples)
+    window = math.ceil(duration / cfg.time_steps)
+    c, h, w = input_shape_of(sensor)
+    spikes = np.zeros((len(samples), c, h, w, cfg.time_steps), dtype=np.uint8)
+    labels = np.empty(len(samples), dtype=np.int64)
+    for k, (events, label) in enumerate(samples):
+        spikes[k] = frame_events(events, sensor, cfg.time_steps, window)
+        labels[k] = label
+    return FramedDataset(cfg.name, cfg.split, spikes, labels, sensor, names, window, indices)
+
+
+def _check_event_digits(cfg: DataConfig) -> None:
+    if cfg.data_dir is not None:
+        raise SpikeshipError("event-digits is built in; it takes no --data-dir")
+    if cfg.downsample != 1:
+        raise SpikeshipError("event-digits is 34x34; sensor downsampling is for the tonic sets")
+
+
+def subset_indices(n: int, max_samples: int | None) -> np.ndarray:
+    """All indices, or a fixed pseudo-random subset of ``max_samples`` of them, sorted."""
+    if max_samples is None or max_samples >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(SUBSET_SEED).permutation(n)[:max_samples])
+
+
+def downsampled_sensor(sensor_size, factor: int, name: str) -> tuple[int, int, int]:
+    """tonic sensor size (W, H, P) after integer spatial downsampling."""
+    w, h, p = sensor_size
+    if factor == 1:
+        return (w, h, p)
+    if h == 1 or w % factor or h % factor:
+        raise SpikeshipError(f"{name}: sensor {w}x{h} cannot be downsampled by {factor}")
+    return (w // factor, h // factor, p)
+
+
+def input_shape_of(sensor_size) -> tuple[int, int, int]:
+    """(C, H, W) for a tonic sensor size (W, H, P); 1-D sensors (H = 1) become (W, 1, 1)."""
+    w, h, p = sensor_size
+    return (w, 1, 1) if h == 1 and p == 1 else (p, h, w)
+
+
+def _prepare(events, cfg: DataConfig, index: int, sensor):
+    """Augment (tonic sets) and downsample one sample's events; returns a new array."""
+    events = np.array(events, copy=True)
+    if cfg.augment and cfg.name != "event-digits":
+        rng = np.random.default_rng([cfg.seed, 1 + cfg.epoch, index])
+        events = augment_events(events, sensor, rng)
+    if cfg.downsample != 1:
+        events["x"] = events["x"] // cfg.downsample
+        events["y"] = events["y"] // cfg.downsample
+    return events
+
+
+def augment_events(events: np.ndarray, sensor_size, rng: np.random.Generator) -> np.ndarray:
+    """Random whole-sample shift (2-D sensors; events leaving the sensor dropped) and timing jitter."""
+    w, h, _ = sensor_size
+    keep = np.ones(len(events), dtype=bool)
+    if "y" in events.dtype.names and h > 1:
+        dx, dy = rng.integers(-AUGMENT_SHIFT_PX, AUGMENT_SHIFT_PX + 1, size=2)
+        x, y = events["x"].astype(np.int64) + dx, events["y"].astype(np.int64) + dy
+        keep = (x >= 0) & (x < w) & (y >= 0) & (y < h)
+        events["x"], events["y"] = np.clip(x, 0, w - 1), np.clip(y, 0, h - 1)
+    t = events["t"] + rng.normal(0.0, AUGMENT_JITTER_US, size=len(events))
+    events["t"] = np.maximum(np.round(t), 0).astype(events["t"].dtype)
+    events = events[keep]
+    return events[np.argsort(events["t"], kind="stable")]
+
+
+def frame_events(events: np.ndarray, sensor_size, time_steps: int, window_us: int) -> np.ndarray:
+    """Binary frames (C, H, W, T) uint8 of one sample: tonic's ToFrame over fixed windows from 0.
+
+    Bin k holds events with k*window <= t < (k+1)*window; events at or after T*window are dropped.
+    """
+    from tonic.transforms import ToFrame
+
+    c, h, w = input_shape_of(sensor_size)
+    events = events[events["t"] < time_steps * window_us]
+    if len(events) == 0:  # ToFrame returns a (1, P, W, H) placeholder for empty input
+        return np.zeros((c, h, w, time_steps), dtype=np.uint8)
+    frames = ToFrame(sensor_size=tuple(sensor_size), time_window=window_us, start_time=0,
+                     end_time=time_steps * window_us)(events)
+    if frames.shape[0] != time_steps:
+        raise AssertionError(f"ToFrame gave {frames.shape[0]} bins, expected {time_steps}")
+    binary = np.minimum(frames, 1).astype(np.uint8)
+    if frames.ndim == 3:  # (T, P=1, X) from a 1-D sensor -> (X, 1, 1, T)
+        return np.ascontiguousarray(binary[:, 0, :].T.reshape(c, 1, 1, time_steps))
+    return np.ascontiguousarray(np.moveaxis(binary, 0, -1))  # (T, P, H, W) -> (P, H, W, T)
+
+
+def add_data_arguments(parser, default_time_steps: int = 16) -> None:
+    """The data flags every stage shares: --dataset, --data-dir, --time-steps, --sensor-downsample."""
+    parser.add_argument("--dataset", default="event-digits", metavar="NAME",
+                        help=f"data set: {', '.join(DATASET_NAMES)} (default: event-digits, built in)")
+    parser.add_argument("--data-dir", default=None, metavar="DIR",
+                        help="folder holding a tonic data set (see README for the layouts)")
+    parser.add_argument("--time-steps", type=int, default=default_time_steps, metavar="T",
+                        help=f"time bins per sample (default: {default_time_steps})")
+    parser.add_argument("--sensor-downsample", type=int, default=1, metavar="K",
+                        help="divide the sensor's x and y by K (e.g. 4 for dvsgesture; default 1)")
+
+
+def data_config_from_args(args, split: str = "train", **overrides) -> DataConfig:
+    """DataConfig from the shared flags (plus split, seed, augment, ... as keyword overrides)."""
+    fields = dict(name=args.dataset, data_dir=args.data_dir, time_steps=args.time_steps,
+                  split=split, downsample=getattr(args, "sensor_downsample", 1))
+    if getattr(args, "seed", None) is not None:
+        fields["seed"] = args.seed
+    fields.update(overrides)
+    return DataConfig(**fields)
