@@ -1,0 +1,193 @@
+"""Counting and energy arithmetic, each checked against a second, independent count."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from spikeship.energy import (
+    CoreLimits,
+    LoihiOpEnergy,
+    SynapseGeometry,
+    ac_energy_pj,
+    active_updates,
+    ann_macs,
+    conv_output_size,
+    cores_needed,
+    count_layer,
+    fan_in_map,
+    fan_out_map,
+    loihi_energy_pj,
+    mac_energy_pj,
+    received_input,
+    synapse_count,
+    synaptic_operations,
+)
+
+
+def conv_geometry(c_in=4, h=7, w=6, c_out=6, k=(3, 2), s=(2, 1), p=(1, 1), d=(1, 1), groups=2):
+    h_out = conv_output_size(h, k[0], s[0], p[0], d[0])
+    w_out = conv_output_size(w, k[1], s[1], p[1], d[1])
+    return SynapseGeometry("conv", (c_in, h, w), (c_out, h_out, w_out), kernel=k, stride=s, padding=p,
+                           dilation=d, groups=groups)
+
+
+def random_spikes(shape, steps, seed=0, rate=0.3):
+    rng = np.random.default_rng(seed)
+    return (rng.random((*shape, steps)) < rate).astype(np.uint8)
+
+
+def brute_force_synapses(g):
+    """Every (output neuron, kernel tap, input channel of its group) whose tap lands inside the input: one
+    synapse from that input neuron. Returns the list of (input index, output index) pairs."""
+    c_in, h, w = g.in_shape
+    c_out, h_out, w_out = g.out_shape
+    per_group_in, per_group_out = c_in // g.groups, c_out // g.groups
+    pairs = []
+    for co, oy, ox in itertools.product(range(c_out), range(h_out), range(w_out)):
+        grp = co // per_group_out
+        for ci, ky, kx in itertools.product(range(per_group_in), range(g.kernel[0]), range(g.kernel[1])):
+            y = oy * g.stride[0] - g.padding[0] + ky * g.dilation[0]
+            x = ox * g.stride[1] - g.padding[1] + kx * g.dilation[1]
+            if 0 <= y < h and 0 <= x < w:
+                pairs.append(((grp * per_group_in + ci, y, x), (co, oy, ox)))
+    return pairs
+
+
+GEOMETRIES = [
+    conv_geometry(),  # stride, padding, groups, non-square kernel
+    conv_geometry(c_in=3, h=9, w=9, c_out=5, k=(3, 3), s=(2, 2), p=(0, 0), groups=1),
+    conv_geometry(c_in=2, h=8, w=8, c_out=2, k=(2, 2), s=(2, 2), p=(0, 0), groups=2),  # pool as depthwise
+    conv_geometry(c_in=2, h=8, w=7, c_out=4, k=(3, 3), s=(1, 2), p=(2, 1), d=(2, 1), groups=1),  # dilation
+]
+
+
+@pytest.mark.parametrize("g", GEOMETRIES)
+def test_conv_synops_equal_brute_force_and_ones_kernel(g):
+    spikes = random_spikes((3, *g.in_shape), steps=5, seed=1)
+    synops = synaptic_operations(g, spikes)
+
+    # 1) brute force: loop over every synapse, add the presynaptic neuron's spike count
+    counts = spikes.sum(-1).astype(np.int64)
+    brute = np.zeros(3, dtype=np.int64)
+    for src, _dst in brute_force_synapses(g):
+        brute += counts[(slice(None), *src)]
+    assert synops.tolist() == brute.tolist()
+
+    # 2) spikes convolved with an all-ones kernel of the layer's shape (torch, a different code path), summed
+    ones = torch.ones(g.out_shape[0], g.in_shape[0] // g.groups, *g.kernel, dtype=torch.float64)
+    x = torch.from_numpy(counts.astype(np.float64))
+    conv = torch.nn.functional.conv2d(x, ones, stride=g.stride, padding=g.padding, dilation=g.dilation,
+                                      groups=g.groups)
+    assert tuple(conv.shape[1:]) == g.out_shape
+    assert synops.tolist() == conv.sum(dim=(1, 2, 3)).round().long().tolist()
+    assert synops.min() > 0
+
+
+@pytest.mark.parametrize("g", GEOMETRIES)
+def test_fan_in_fan_out_and_synapse_count_match_connection_list(g):
+    pairs = brute_force_synapses(g)
+    out_deg = np.zeros(g.in_shape, dtype=np.int64)
+    in_deg = np.zeros(g.out_shape, dtype=np.int64)
+    for src, dst in pairs:
+        out_deg[src] += 1
+        in_deg[dst] += 1
+    assert np.array_equal(fan_out_map(g), out_deg)
+    assert np.array_equal(fan_in_map(g), in_deg)
+    assert synapse_count(g) == len(pairs)
+
+
+def test_conv_fan_out_borders_by_hand():
+    # 1 channel 4x4, 3x3 kernel, stride 1, padding 1 -> 4x4; two output channels.
+    g = SynapseGeometry("conv", (1, 4, 4), (2, 4, 4), kernel=3, stride=1, padding=1)
+    # along one axis, positions 0..3 are read by 2, 3, 3, 2 outputs
+    axis = np.array([2, 3, 3, 2])
+    assert np.array_equal(fan_out_map(g)[0], 2 * np.outer(axis, axis))
+    spikes = np.zeros((1, 1, 4, 4, 3), dtype=np.uint8)
+    spikes[0, 0, 0, 0, 0] = 1  # corner: 2 * 2 * 2 = 8 synapses
+    spikes[0, 0, 1, 2, 1] = 1  # interior: 2 * 3 * 3 = 18
+    spikes[0, 0, 1, 2, 2] = 1  # same neuron again: 18
+    assert synaptic_operations(g, spikes).tolist() == [8 + 18 + 18]
+
+
+def test_dense_synops_are_spikes_in_times_fan_out():
+    g = SynapseGeometry("dense", (2, 3, 3), (7,))  # flattening a conv output
+    spikes = random_spikes((4, 2, 3, 3), steps=6, seed=2)
+    expected = spikes.reshape(4, -1).sum(1) * 7
+    assert synaptic_operations(g, spikes).tolist() == expected.tolist()
+    assert synapse_count(g) == 18 * 7 == ann_macs(g)
+
+
+def test_ann_macs_exact():
+    g = conv_geometry()  # 4x7x6 -> 6 x 4 x 7 (k 3x2, s 2x1, p 1x1), groups 2
+    assert g.out_shape == (6, 4, 7)
+    assert ann_macs(g) == (4 * 7) * 6 * (4 // 2) * 3 * 2 == 2016
+    # padded taps count for the ANN, not as synapses
+    assert synapse_count(g) < ann_macs(g)
+    pool = SynapseGeometry("conv", (8, 16, 16), (8, 8, 8), kernel=2, stride=2, groups=8)
+    assert ann_macs(pool) == 8 * 8 * 8 * 1 * 4 == synapse_count(pool)
+    assert ann_macs(SynapseGeometry("dense", (100,), (10,))) == 1000
+
+
+def test_received_input_and_active_updates_by_hand():
+    g = SynapseGeometry("conv", (1, 3, 3), (1, 3, 3), kernel=1)  # one-to-one
+    spikes_in = np.zeros((1, 1, 3, 3, 4), dtype=np.uint8)
+    spikes_in[0, 0, 0, 0, 0] = 1  # reaches neuron (0,0) at step 1
+    spikes_in[0, 0, 1, 1, 3] = 1  # last step: lands after the window, not counted
+    spikes_out = np.zeros((1, 1, 3, 3, 4), dtype=np.uint8)
+    spikes_out[0, 0, 0, 0, 1] = 1  # same (neuron, step) as the input: counted once
+    spikes_out[0, 0, 2, 2, 2] = 1
+    recv = received_input(g, spikes_in)
+    assert recv.shape == (1, 1, 3, 3, 4) and recv.sum() == 2
+    assert active_updates(g, spikes_in, spikes_out).tolist() == [2]
+
+    dense = SynapseGeometry("dense", (2,), (3,))
+    d_in = np.array([[[1, 0, 0], [0, 0, 1]]], dtype=np.uint8)  # (1, 2, T=3): input at steps 0 and 2
+    d_out = np.zeros((1, 3, 3), dtype=np.uint8)
+    # step 0's input activates all 3 neurons at step 1; step 2's input falls after the window
+    assert active_updates(dense, d_in, d_out).tolist() == [3]
+
+
+def test_count_layer_readout_and_shapes():
+    g = SynapseGeometry("dense", (5,), (2,))
+    spikes_in = random_spikes((3, 5), steps=4, seed=3)
+    c = count_layer("readout", g, spikes_in, None)
+    assert not c.spiking and c.spikes_out.tolist() == [0, 0, 0]
+    assert c.synops.tolist() == (spikes_in.reshape(3, -1).sum(1) * 2).tolist()
+    assert c.updates == 8 and (c.idle + c.active == 8).all()
+    with pytest.raises(ValueError, match="presynaptic spikes must be"):
+        synaptic_operations(g, spikes_in[:, :4])
+
+
+def test_geometry_rejects_inconsistent_shapes():
+    with pytest.raises(ValueError, match="does not match its geometry"):
+        SynapseGeometry("conv", (1, 5, 5), (1, 4, 4), kernel=3)
+    with pytest.raises(ValueError, match="groups"):
+        SynapseGeometry("conv", (3, 5, 5), (4, 3, 3), kernel=3, groups=2)
+
+
+def test_energy_arithmetic_on_a_hand_example():
+    e = LoihiOpEnergy(synop_pj=23.6, update_active_pj=81.0, update_idle_pj=52.0, spike_pj=1.7)
+    # 1000 SynOps, 30 active and 70 idle updates, 40 spikes
+    assert loihi_energy_pj(1000, 30, 70, 40, e) == pytest.approx(23600 + 2430 + 3640 + 68, abs=1e-9)
+    assert ac_energy_pj(1000, 0.9) == pytest.approx(900.0)
+    assert mac_energy_pj(2016, 4.6) == pytest.approx(9273.6)
+    assert mac_energy_pj(2016, 0.23) == pytest.approx(463.68)
+    per_sample = loihi_energy_pj(np.array([0, 10]), np.array([0, 1]), np.array([2, 1]), np.array([0, 1]), e)
+    assert per_sample.tolist() == pytest.approx([104.0, 236.0 + 81 + 52 + 1.7])
+
+
+def test_cores_needed_and_limits():
+    limits = CoreLimits(neurons_per_core=1024, synapse_bytes_per_core=128 * 1024, fan_in_axons_per_core=4096,
+                        cores_per_chip=128)
+    small = cores_needed(SynapseGeometry("dense", (100,), (2000,)), limits)
+    assert (small.cores, small.by_neurons, small.by_synapse_memory, small.exceeded) == (2, 2, 2, ())
+    assert small.synapse_bytes == 200_000
+    wide = cores_needed(SynapseGeometry("dense", (5000,), (10,)), limits)
+    assert wide.max_fan_in == 5000 and wide.exceeded == ("fan-in 5000 > 4096 axons per core",)
+    assert wide.by_synapse_memory == 1  # 50,000 bytes
+    huge = cores_needed(SynapseGeometry("dense", (4000,), (4000,)), limits)
+    assert huge.cores == 123  # 16,000,000 bytes / 131,072
+    too_many = cores_needed(SynapseGeometry("dense", (4096,), (8192,)), limits)
+    assert too_many.cores == 256 and too_many.exceeded == ("256 cores > 128 per chip",)
