@@ -13,10 +13,10 @@ Definitions (ENERGY.md):
   groups included; zero-valued weights still count: they occupy a synapse).
 - neuron updates: ``neurons x T`` (Loihi services every compartment every step). A (neuron, step) is
   counted *active* when the neuron received at least one synaptic event in that step or spiked in it,
-  *idle* otherwise. Alignment: layer spikes are in the delay-shifted frame (each layer's output at step t
-  comes from its input at step t - 1, as slayer's ``delay_shift`` and Lava's one-step synapse agree), so an
-  input spike at step t reaches the neuron's update at step t + 1; input at the last step lands after the
-  window and is not counted. A neuron whose state only decays (no input, no spike) counts as idle.
+  *idle* otherwise (a neuron whose state only decays counts as idle). Alignment: a layer's input and output
+  arrays are its *window* (sim/layout.py): index i of the input is integrated by the update that produces
+  index i of the output. For layer k that is the input window ``s_{k-1}[k-1 : k-1+T]`` (or the input events
+  ``x[0:T]`` for layer 0) against its own ``s_k[k : k+T]``: exactly what Lava computes per sample.
 - ANN reference: multiply-accumulates of the same network run once as a non-spiking ANN: dense
   ``in * out``; conv ``out_positions * out_channels * (in_channels / groups) * kh * kw`` (padded taps
   included, as ANN MAC counts usually do).
@@ -177,7 +177,7 @@ def synaptic_operations(g: SynapseGeometry, spikes_in: np.ndarray) -> np.ndarray
 
 def received_input(g: SynapseGeometry, spikes_in: np.ndarray) -> np.ndarray:
     """Whether each postsynaptic neuron gets at least one synaptic event from each step's input spikes:
-    (N, *in_shape, T) -> bool (N, *out_shape, T), in the presynaptic step's frame."""
+    (N, *in_shape, T) -> bool (N, *out_shape, T)."""
     _check_spikes(spikes_in, g.in_shape, "presynaptic")
     n, t = spikes_in.shape[0], spikes_in.shape[-1]
     if g.kind == "dense":
@@ -189,13 +189,12 @@ def received_input(g: SynapseGeometry, spikes_in: np.ndarray) -> np.ndarray:
 
 
 def active_updates(g: SynapseGeometry, spikes_in: np.ndarray, spikes_out: np.ndarray) -> np.ndarray:
-    """Active (neuron, step) pairs per sample: received input (one step after the presynaptic spike, see the
-    module docstring) or spiked. Returns (N,) int64."""
+    """Active (neuron, step) pairs per sample: received input or spiked in that step (aligned windows, see the
+    module docstring). Returns (N,) int64."""
     _check_spikes(spikes_out, g.out_shape, "postsynaptic")
-    recv = received_input(g, spikes_in)
-    active = spikes_out.astype(bool).copy()
-    active[..., 1:] |= recv[..., :-1]
-    return spike_counts(active)
+    if spikes_out.shape[-1] != spikes_in.shape[-1]:
+        raise ValueError(f"input and output windows differ in length: {spikes_in.shape} vs {spikes_out.shape}")
+    return spike_counts(received_input(g, spikes_in) | spikes_out.astype(bool))
 
 
 @dataclass(frozen=True)

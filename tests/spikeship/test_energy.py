@@ -133,20 +133,28 @@ def test_ann_macs_exact():
 def test_received_input_and_active_updates_by_hand():
     g = SynapseGeometry("conv", (1, 3, 3), (1, 3, 3), kernel=1)  # one-to-one
     spikes_in = np.zeros((1, 1, 3, 3, 4), dtype=np.uint8)
-    spikes_in[0, 0, 0, 0, 0] = 1  # reaches neuron (0,0) at step 1
-    spikes_in[0, 0, 1, 1, 3] = 1  # last step: lands after the window, not counted
+    spikes_in[0, 0, 0, 0, 0] = 1  # neuron (0,0) receives at step 0
+    spikes_in[0, 0, 1, 1, 3] = 1  # neuron (1,1) receives at step 3
     spikes_out = np.zeros((1, 1, 3, 3, 4), dtype=np.uint8)
-    spikes_out[0, 0, 0, 0, 1] = 1  # same (neuron, step) as the input: counted once
+    spikes_out[0, 0, 0, 0, 0] = 1  # same (neuron, step) as an input: counted once
+    spikes_out[0, 0, 0, 0, 1] = 1  # spiked without input: active
     spikes_out[0, 0, 2, 2, 2] = 1
     recv = received_input(g, spikes_in)
     assert recv.shape == (1, 1, 3, 3, 4) and recv.sum() == 2
-    assert active_updates(g, spikes_in, spikes_out).tolist() == [2]
+    assert active_updates(g, spikes_in, spikes_out).tolist() == [4]
+
+    # 3x3 kernel, padding 1 on 3x3: an input spike at the centre reaches all 9 outputs, a corner one 4
+    g3 = SynapseGeometry("conv", (1, 3, 3), (1, 3, 3), kernel=3, padding=1)
+    spikes_in = np.zeros((2, 1, 3, 3, 2), dtype=np.uint8)
+    spikes_in[0, 0, 1, 1, 0] = 1
+    spikes_in[1, 0, 0, 0, 1] = 1
+    assert active_updates(g3, spikes_in, np.zeros_like(spikes_in)).tolist() == [9, 4]
 
     dense = SynapseGeometry("dense", (2,), (3,))
-    d_in = np.array([[[1, 0, 0], [0, 0, 1]]], dtype=np.uint8)  # (1, 2, T=3): input at steps 0 and 2
+    d_in = np.array([[[1, 0, 0], [1, 0, 1]]], dtype=np.uint8)  # (1, 2, T=3): input at steps 0 and 2
     d_out = np.zeros((1, 3, 3), dtype=np.uint8)
-    # step 0's input activates all 3 neurons at step 1; step 2's input falls after the window
-    assert active_updates(dense, d_in, d_out).tolist() == [3]
+    d_out[0, 1, 1] = 1
+    assert active_updates(dense, d_in, d_out).tolist() == [3 + 1 + 3]
 
 
 def test_count_layer_readout_and_shapes():
