@@ -1,0 +1,375 @@
+"""The training loop: MSG surrogate gradients + TWO decoding on slayer CUBA networks, checkpoint per epoch.
+
+    metrics = train(TrainConfig(arch="dense", epochs=8, out="runs/demo"))
+
+Writes DIR/model.pt (checkpoint, atomically, after every epoch), DIR/metrics.json, DIR/history.csv,
+DIR/curves.png and DIR/two_weights.png. ``resume=True`` continues from DIR/model.pt with the stored
+optimizer, scheduler, RNG and TWO state, so an interrupted run ends exactly where an uninterrupted one
+would (CPU; data order comes from a generator seeded by (seed, epoch)).
+
+Loss: cross-entropy on the TWO-decoded output y = (1/T) sum_t a_t o_t (as the authors do: the loss sees
+the weighted output, so a_t scales each step's gradient). AdamW with a per-epoch cosine schedule.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import SpikeshipError
+from . import two
+from .checkpoint import load_checkpoint, save_checkpoint
+from .model import ModelSpec, NeuronSpec, SpikeNet, conv_spec, decode_integer, dense_spec, readout_integers, \
+    spec_from_toml
+from .msg import SURROGATES, SurrogateConfig
+from .outputs import plot_curves, plot_two_weights, write_history, write_metrics
+
+ARCHS = ("dense", "conv")
+METHODS = ("msg", "sg")
+DEVICES = ("cpu", "cuda")
+#: fields that may differ between a run and its resumption
+_RESUME_FREE = ("resume", "device", "progress")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run. ``method="sg"`` means mask probability 0 whatever ``mask_prob`` says;
+    ``model_config`` (a TOML file, see ``spec_from_toml``) replaces the ``arch`` preset."""
+
+    dataset: str = "event-digits"
+    data_dir: str | None = None
+    arch: str = "dense"
+    model_config: str | None = None
+    time_steps: int = 16
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 0.01
+    weight_decay: float = 0.0
+    method: str = "msg"
+    mask_prob: float = 0.5
+    surrogate: str = "piecewise"
+    alpha: float = 2.0
+    rescale: bool = False
+    decode: str = "two"
+    warmup: int = 0
+    beta: float = 0.3
+    seed: int = 0
+    device: str = "cpu"
+    out: str = "runs/train"
+    resume: bool = False
+    augment: bool = False
+    max_samples: int | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        def bad(msg: str) -> None:
+            raise SpikeshipError(msg)
+
+        if self.arch not in ARCHS:
+            bad(f"unknown architecture {self.arch!r}; known: {', '.join(ARCHS)} (or --config FILE)")
+        if self.method not in METHODS:
+            bad(f"unknown method {self.method!r}; known: {', '.join(METHODS)}")
+        if self.surrogate not in SURROGATES:
+            bad(f"unknown surrogate {self.surrogate!r}; known: {', '.join(SURROGATES)}")
+        if self.decode not in two.DECODES:
+            bad(f"unknown decode {self.decode!r}; known: {', '.join(two.DECODES)}")
+        if self.device not in DEVICES:
+            bad(f"unknown device {self.device!r}; known: {', '.join(DEVICES)}")
+        if not 0.0 <= self.mask_prob < 1.0:
+            bad(f"mask probability must be in [0, 1), got {self.mask_prob}")
+        for name in ("time_steps", "epochs", "batch_size"):
+            if not (isinstance(getattr(self, name), int) and getattr(self, name) >= 1):
+                bad(f"{name.replace('_', ' ')} must be a positive integer, got {getattr(self, name)!r}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            bad(f"learning rate must be positive, got {self.lr}")
+        if not (self.alpha > 0 and self.weight_decay >= 0 and 0 <= self.beta <= 1 and self.warmup >= 0):
+            bad("alpha must be positive, weight decay >= 0, beta in [0, 1], warm-up >= 0")
+        if self.max_samples is not None and self.max_samples < 1:
+            bad(f"max samples must be at least 1, got {self.max_samples}")
+
+    @property
+    def mask_probability(self) -> float:
+        return 0.0 if self.method == "sg" else self.mask_prob
+
+    def surrogate_config(self) -> SurrogateConfig:
+        return SurrogateConfig(self.surrogate, self.alpha, self.mask_probability, self.rescale)
+
+    def two_config(self) -> two.TWOConfig:
+        return two.TWOConfig(self.time_steps, self.decode, self.beta, self.warmup)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def build_spec(config: TrainConfig, input_shape: tuple[int, int, int], num_classes: int) -> ModelSpec:
+    """The network for ``config`` (arch preset or TOML file); T must exceed the pipeline depth."""
+    if config.model_config is not None:
+        spec = spec_from_toml(config.model_config, input_shape, num_classes)
+    else:
+        try:
+            if config.arch == "dense":
+                spec = dense_spec(input_shape, num_classes, DENSE_HIDDEN, DEFAULT_NEURON)
+            else:
+                spec = conv_spec(input_shape, num_classes, CONV_CHANNELS, CONV_HIDDEN, DEFAULT_NEURON)
+        except ValueError as e:
+            raise SpikeshipError(f"{config.arch} network does not fit input {input_shape}: {e}") from None
+        spec = replace(spec, weight_scale=DEFAULT_WEIGHT_SCALE)
+    if config.time_steps <= spec.num_spiking_layers:
+        raise SpikeshipError(f"time steps T={config.time_steps} must be larger than the number of spiking layers "
+                             f"({spec.num_spiking_layers}): the readout sees nothing in the first "
+                             f"{spec.num_spiking_layers} steps")
+    return spec
+
+
+# Presets tuned on event-digits (docs/BENCHMARKS.md "Training ablation").
+DEFAULT_NEURON = NeuronSpec(threshold=1.25, current_decay=0.25, voltage_decay=0.03)
+DEFAULT_WEIGHT_SCALE = 1.0
+DENSE_HIDDEN = (128,)
+CONV_CHANNELS = (8, 16)
+CONV_HIDDEN = 64
+
+
+def prepare_device(device: str) -> torch.device:
+    """CPU, or CUDA with slayer's JIT arch list set to this GPU's own capability.
+
+    slayer's ``jitconfig`` forces arch 8.0 on any GPU of capability >= 8, which has no kernel image for
+    Hopper; its documented knob ``jitconfig.TORCH_CUDA_ARCH_LIST`` is set before the first kernel build.
+    """
+    if device == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise SpikeshipError("--device cuda: no CUDA device is available here (use --device cpu)")
+    from lava.lib.dl.slayer import jitconfig
+
+    major, minor = torch.cuda.get_device_capability(0)
+    arch = f"{major}.{minor}"
+    jitconfig.TORCH_CUDA_ARCH_LIST = arch
+    os.environ["TORCH_CUDA_ARCH_LIST"] = arch
+    return torch.device("cuda")
+
+
+@contextmanager
+def _deterministic(device: torch.device):
+    previous = torch.are_deterministic_algorithms_enabled()
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous)
+
+
+def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    return torch.randperm(n, generator=torch.Generator().manual_seed(1_000_003 * seed + epoch))
+
+
+@torch.no_grad()
+def evaluate(model: SpikeNet, spikes: torch.Tensor, labels: torch.Tensor, two_weights, batch_size: int,
+             device: torch.device) -> dict:
+    """Float-decode accuracy, integer deploy-decode accuracy, per-step accuracy and spike rates per layer."""
+    model.eval()
+    a = torch.as_tensor(two_weights, dtype=torch.float64)
+    a_int = torch.from_numpy(two.quantize_two_weights(a, model.spec.num_spiking_layers))
+    n = len(labels)
+    correct = correct_int = 0
+    step_correct = torch.zeros(a.shape[0], dtype=torch.int64)
+    rates = torch.zeros(model.spec.num_spiking_layers, dtype=torch.float64)
+    for start in range(0, n, batch_size):
+        x = spikes[start:start + batch_size].to(device=device, dtype=torch.float32)
+        y = labels[start:start + batch_size].to(device)
+        readout, layer_spikes = model(x)
+        correct += int((two.decode(readout, a).argmax(1) == y).sum())
+        correct_int += int((decode_integer(readout_integers(readout).cpu(), a_int).argmax(1) == y.cpu()).sum())
+        step_correct += two.step_correct(readout, y)
+        rates += torch.tensor([float(s.sum()) / s[0].numel() for s in layer_spikes], dtype=torch.float64)
+    return {
+        "accuracy": correct / n,
+        "accuracy_int": correct_int / n,
+        "step_accuracy": (step_correct.double() / n).tolist(),
+        "spike_rates": (rates / n).tolist(),
+    }
+
+
+def _load_data(config: TrainConfig, split: str, epoch: int = 0):
+    from .data import load_dataset
+
+    augment = config.augment and split == "train"
+    # the data set itself does not follow the training seed; only its augmentation does
+    return load_dataset(config.dataset, config.data_dir, config.time_steps, split, augment=augment,
+                        seed=config.seed if augment else 0, epoch=epoch, max_samples=config.max_samples)
+
+
+def _check_resumable(stored: dict, config: TrainConfig) -> None:
+    stored_cfg = TrainConfig.from_dict({**stored, "progress": config.progress})
+    diffs = [f"{f.name} (stored {getattr(stored_cfg, f.name)!r}, given {getattr(config, f.name)!r})"
+             for f in fields(TrainConfig)
+             if f.name not in _RESUME_FREE and getattr(stored_cfg, f.name) != getattr(config, f.name)]
+    if diffs:
+        raise SpikeshipError("--resume continues the stored run unchanged; these settings differ: " + "; ".join(diffs))
+
+
+def train(config: TrainConfig, *, stop_after: int | None = None) -> dict:
+    """Train (or resume) the run that ``config`` describes; returns the metrics written to metrics.json.
+
+    ``stop_after``: stop after that many completed epochs (simulates an interruption; tests use it).
+    """
+    device = prepare_device(config.device)
+    out = Path(config.out)
+    ckpt_path = out / "model.pt"
+    resumed = None
+    if config.resume:
+        if not ckpt_path.is_file():
+            raise SpikeshipError(f"--resume: no checkpoint to resume at {ckpt_path}")
+        resumed = load_checkpoint(ckpt_path)
+        _check_resumable(resumed.config, config)
+
+    train_set = _load_data(config, "train")
+    test_set = _load_data(config, "test")
+    spec = build_spec(config, train_set.input_shape, train_set.num_classes)
+    if resumed is not None and resumed.spec != spec:
+        raise SpikeshipError(f"--resume: the network in {ckpt_path} differs from the one this config builds")
+    two_cfg = config.two_config()
+
+    torch.manual_seed(config.seed)
+    model = SpikeNet(spec, config.surrogate_config()).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    a = two.initial_weights(config.time_steps)
+    last_correct = torch.zeros(config.time_steps, dtype=torch.int64)
+    last_count = 0
+    history: list[dict] = []
+    start_epoch = 0
+    if resumed is not None:
+        model.load_state_dict(resumed.state_dict)
+        optimizer.load_state_dict(resumed.optimizer_state)
+        scheduler.load_state_dict(resumed.scheduler_state)
+        a = torch.tensor(resumed.two_weights, dtype=torch.float64)
+        last_correct = torch.tensor(resumed.two_state.get("correct", [0] * config.time_steps), dtype=torch.int64)
+        last_count = int(resumed.two_state.get("count", 0))
+        history = [dict(row) for row in resumed.history]
+        start_epoch = resumed.epoch
+        torch.set_rng_state(resumed.rng_state["torch"])
+        if device.type == "cuda" and resumed.rng_state.get("cuda") is not None:
+            torch.cuda.set_rng_state(resumed.rng_state["cuda"])
+
+    out.mkdir(parents=True, exist_ok=True)
+    train_spikes, train_labels = train_set.spikes, train_set.labels
+    metrics: dict = {}
+    with _deterministic(device):
+        for epoch in range(start_epoch, config.epochs):
+            if stop_after is not None and epoch >= stop_after:
+                break
+            if two.should_update(epoch, two_cfg) and last_count > 0:
+                a = two.update_weights(a, last_correct.double() / last_count, two_cfg.beta)
+            if config.augment and epoch > 0:
+                aug = _load_data(config, "train", epoch)
+                train_spikes, train_labels = aug.spikes, aug.labels
+            row, last_correct, last_count = _train_epoch(model, optimizer, train_spikes, train_labels, a, config,
+                                                         epoch, device)
+            lr = optimizer.param_groups[0]["lr"]
+            scheduler.step()
+            ev = evaluate(model, test_set.spikes, test_set.labels, a, max(config.batch_size, 128), device)
+            row.update(epoch=epoch + 1, test_accuracy=ev["accuracy"], test_accuracy_quantized_deploy=ev["accuracy_int"],
+                       lr=lr, two_weights=a.tolist())
+            history.append(row)
+            metrics = _metrics(config, spec, a, history, ev, train_set)
+            if config.progress:
+                print(f"epoch {epoch + 1}/{config.epochs}: loss {row['loss']:.4f}, train "
+                      f"{100 * row['train_accuracy']:.1f}%, test {100 * ev['accuracy']:.2f}% "
+                      f"(integer TWO decode {100 * ev['accuracy_int']:.2f}%), {row['seconds']:.1f} s", flush=True)
+            rng = {"torch": torch.get_rng_state(),
+                   "cuda": torch.cuda.get_rng_state() if device.type == "cuda" else None}
+            save_checkpoint(ckpt_path, spec=spec, state_dict=model.state_dict(), two_weights=a,
+                            dataset=config.dataset, data_dir=config.data_dir, time_steps=config.time_steps,
+                            class_names=train_set.class_names, config=config.to_dict(), metrics=metrics,
+                            epoch=epoch + 1, optimizer_state=optimizer.state_dict(),
+                            scheduler_state=scheduler.state_dict(), rng_state=rng,
+                            two_state={"correct": last_correct.tolist(), "count": last_count}, history=history)
+            write_history(out / "history.csv", history)
+    if not metrics:  # nothing left to train (resumed a finished run): evaluate what is there
+        ev = evaluate(model, test_set.spikes, test_set.labels, a, max(config.batch_size, 128), device)
+        metrics = _metrics(config, spec, a, history, ev, train_set)
+    write_metrics(out / "metrics.json", metrics)
+    if history:
+        title = (f"{config.dataset} {config.arch} T={config.time_steps} {config.method} p={config.mask_probability} "
+                 f"decode={config.decode} seed={config.seed}")
+        plot_curves(out / "curves.png", history, title)
+        plot_two_weights(out / "two_weights.png", a.tolist(), metrics["two_weights_int"],
+                         metrics["test_step_accuracy"], title)
+    return metrics
+
+
+def _train_epoch(model, optimizer, spikes, labels, a, config: TrainConfig, epoch: int, device):
+    from tqdm import tqdm
+
+    model.train()
+    n = len(labels)
+    order = _epoch_order(n, config.seed, epoch)
+    batches = [order[i:i + config.batch_size] for i in range(0, n, config.batch_size)]
+    loss_sum = 0.0
+    correct = 0
+    seen = 0
+    step_correct = torch.zeros(config.time_steps, dtype=torch.int64)
+    started = time.perf_counter()
+    bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False,
+               disable=not config.progress, dynamic_ncols=True)
+    for b, idx in enumerate(bar):
+        x = spikes[idx].to(device=device, dtype=torch.float32)
+        y = labels[idx].to(device)
+        readout, _ = model(x)
+        logits = two.decode(readout, a)
+        loss = F.cross_entropy(logits, y)
+        if not torch.isfinite(loss):
+            raise SpikeshipError(f"loss became {float(loss)} at epoch {epoch + 1}, batch {b + 1}; "
+                                 f"try a lower --lr (now {config.lr})")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_sum += float(loss) * len(idx)
+        correct += int((logits.detach().argmax(1) == y).sum())
+        seen += len(idx)
+        step_correct += two.step_correct(readout, y)
+        bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{100 * correct / seen:.1f}%")
+    bar.close()
+    row = {"loss": loss_sum / seen, "train_accuracy": correct / seen, "seconds": time.perf_counter() - started}
+    return row, step_correct, seen
+
+
+def _metrics(config: TrainConfig, spec: ModelSpec, a, history: list[dict], ev: dict, train_set) -> dict:
+    last = history[-1] if history else {}
+    return {
+        "dataset": config.dataset,
+        "arch": config.arch if config.model_config is None else f"config:{config.model_config}",
+        "time_steps": config.time_steps,
+        "epochs": len(history),
+        "method": config.method,
+        "mask_prob": config.mask_probability,
+        "surrogate": config.surrogate,
+        "decode": config.decode,
+        "seed": config.seed,
+        "test_accuracy": ev["accuracy"],
+        "test_accuracy_quantized_deploy": ev["accuracy_int"],
+        "train_accuracy": last.get("train_accuracy"),
+        "final_loss": last.get("loss"),
+        "test_step_accuracy": ev["step_accuracy"],
+        "test_spike_rates": ev["spike_rates"],
+        "two_weights": [float(x) for x in a.tolist()],
+        "two_weights_int": two.quantize_two_weights(a, spec.num_spiking_layers).tolist(),
+        "train_samples": len(train_set),
+        "train_seconds": sum(row.get("seconds", 0.0) for row in history),
+        "note": "weights are 8-bit quantized in every forward; train_accuracy is the running accuracy of each "
+                "training epoch; test_accuracy uses the float TWO decode, test_accuracy_quantized_deploy the "
+                "integer one (a_int = round(64 a_t), zero for the first L steps)",
+    }

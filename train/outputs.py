@@ -1,0 +1,96 @@
+"""The files a training run leaves next to its checkpoint: metrics.json, history.csv, curves.png,
+two_weights.png. Each is written to a temporary name and renamed."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+HISTORY_FIELDS = ("epoch", "loss", "train_accuracy", "test_accuracy", "test_accuracy_quantized_deploy",
+                  "lr", "seconds", "two_weights")
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_metrics(path: Path, metrics: dict) -> None:
+    _write_atomic(Path(path), (json.dumps(metrics, indent=2, sort_keys=True) + "\n").encode())
+
+
+def write_history(path: Path, history: Sequence[dict]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=HISTORY_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for row in history:
+        out = {k: row.get(k, "") for k in HISTORY_FIELDS}
+        out["two_weights"] = " ".join(f"{a:.4f}" for a in row.get("two_weights", ()))
+        writer.writerow(out)
+    _write_atomic(Path(path), buf.getvalue().encode())
+
+
+def _save_figure(fig, path: Path) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    _write_atomic(Path(path), buf.getvalue())
+
+
+def plot_curves(path: Path, history: Sequence[dict], title: str) -> None:
+    """Loss and accuracies per epoch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    epochs = [row["epoch"] for row in history]
+    fig = Figure(figsize=(9, 3.6))
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    ax_loss.plot(epochs, [row["loss"] for row in history], marker="o")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("training loss")
+    for key, label in (("train_accuracy", "train"), ("test_accuracy", "test (float decode)"),
+                       ("test_accuracy_quantized_deploy", "test (integer TWO decode)")):
+        ax_acc.plot(epochs, [100 * row[key] for row in history], marker="o", label=label)
+    ax_acc.set_xlabel("epoch")
+    ax_acc.set_ylabel("accuracy (%)")
+    ax_acc.legend(fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    _save_figure(fig, path)
+
+
+def plot_two_weights(path: Path, two_weights: Sequence[float], two_int: Sequence[int],
+                     step_accuracy: Sequence[float] | None, title: str) -> None:
+    """TWO weights a_t (float and deployed integers / 64) and the per-step test accuracy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    steps = list(range(len(two_weights)))
+    fig = Figure(figsize=(6.5, 3.6))
+    ax = fig.subplots()
+    width = 0.4
+    ax.bar([t - width / 2 for t in steps], two_weights, width, label="a_t (float)")
+    ax.bar([t + width / 2 for t in steps], [q / 64 for q in two_int], width, label="a_int / 64 (deployed)")
+    ax.set_xlabel("time step t")
+    ax.set_ylabel("TWO weight")
+    if step_accuracy is not None:
+        ax2 = ax.twinx()
+        ax2.plot(steps, [100 * a for a in step_accuracy], color="k", marker=".", label="per-step test accuracy")
+        ax2.set_ylabel("per-step test accuracy (%)")
+        ax2.set_ylim(0, 100)
+        ax2.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    _save_figure(fig, path)
