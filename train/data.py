@@ -16,9 +16,10 @@ Conventions (the contract with model, export and sim):
   are binary-spike end to end (Lava's LIF input is binary); counts would be graded spikes.
 - Time bins are fixed windows from t = 0 (tonic ``ToFrame(time_window=w, start_time=0,
   end_time=T*w)``), not ``n_time_bins`` (which spans first-to-last event of each sample and drops
-  the events at the last timestamp). The window is ``ceil(duration / T)`` microseconds where the
-  duration is the data set's own (event-digits: 300 ms) or, for recordings of varying length,
-  the sample's last event + 1 us, or ``duration_us`` when given (later events are dropped).
+  the events at the last timestamp). The window is ``ceil(duration / T)`` microseconds. The
+  duration is ``duration_us`` when given (later events are dropped), else event-digits' own
+  300 ms, else (tonic sets, recordings of varying length) each sample's last event + 1 us, so
+  every sample is cut into T bins from t = 0 and no event is lost.
 - ``max_samples`` takes a fixed pseudo-random subset (the same for every seed), in index order.
 - ``augment=True`` draws a fresh variant of every sample per (seed, epoch): event-digits redraws
   its saccades and timing jitter; the tonic sets get a random shift of up to 2 pixels (2-D
@@ -75,7 +76,8 @@ class DataConfig:
 class FramedDataset:
     """Framed spikes, labels and what describes them. A torch ``Dataset`` (``ds[i]``, ``len``).
 
-    Attributes: name, split, time_steps, window_us (length of one bin), sensor_size (tonic's
+    Attributes: name, split, time_steps, window_us (length of one bin in us; None when each
+    sample's own span is cut into T bins), sensor_size (tonic's
     (W, H, P) after downsampling), input_shape (C, H, W), class_names (tuple of str),
     labels (torch.int64, N), frames (torch.float32, N x C x H x W x T; built on access from the
     uint8 store ``spikes``, so it costs 4 bytes per entry: keep a reference rather than
@@ -90,7 +92,7 @@ class FramedDataset:
         self.labels = torch.from_numpy(np.asarray(labels, dtype=np.int64))
         self.sensor_size = tuple(int(s) for s in sensor_size)
         self.class_names = tuple(class_names)
-        self.window_us = int(window_us)
+        self.window_us = None if window_us is None else int(window_us)
         self.indices = np.asarray(indices, dtype=np.int64)
 
     @property
@@ -145,20 +147,24 @@ def frame_dataset(cfg: DataConfig) -> FramedDataset:
         indices = subset_indices(len(source), cfg.max_samples)
         positions, names = indices, class_names(cfg.name, source)
     sensor = downsampled_sensor(tuple(source.sensor_size), cfg.downsample, cfg.name)
-    samples = []
-    for index, pos in zip(indices, positions):
-        events, label = source[int(pos)]
-        samples.append((_prepare(events, cfg, int(index), source.sensor_size), int(label)))
     fixed = cfg.duration_us or (event_digits.DURATION_US if cfg.name == "event-digits" else None)
-    duration = fixed or max(int(ev["t"].max()) + 1 if len(ev) else 1 for ev, _ in samples)
-    window = math.ceil(duration / cfg.time_steps)
     c, h, w = input_shape_of(sensor)
-    spikes = np.zeros((len(samples), c, h, w, cfg.time_steps), dtype=np.uint8)
-    labels = np.empty(len(samples), dtype=np.int64)
-    for k, (events, label) in enumerate(samples):
-        spikes[k] = frame_events(events, sensor, cfg.time_steps, window)
-        labels[k] = label
+    spikes = np.zeros((len(indices), c, h, w, cfg.time_steps), dtype=np.uint8)
+    labels = np.empty(len(indices), dtype=np.int64)
+    for k, (index, pos) in enumerate(zip(indices, positions)):
+        events, labels[k] = source[int(pos)]
+        events = _prepare(events, cfg, int(index), source.sensor_size)
+        spikes[k] = frame_events(events, sensor, cfg.time_steps,
+                                 window_for(events, cfg.time_steps, fixed))
+    window = None if fixed is None else window_for(None, cfg.time_steps, fixed)
     return FramedDataset(cfg.name, cfg.split, spikes, labels, sensor, names, window, indices)
+
+
+def window_for(events, time_steps: int, duration_us: int | None) -> int:
+    """Bin length in us: ceil(duration / T), the duration fixed or this sample's last event + 1."""
+    if duration_us is None:
+        duration_us = int(events["t"].max()) + 1 if len(events) else time_steps
+    return max(1, math.ceil(duration_us / time_steps))
 
 
 def _check_event_digits(cfg: DataConfig) -> None:
@@ -222,11 +228,14 @@ def frame_events(events: np.ndarray, sensor_size, time_steps: int, window_us: in
     """Binary frames (C, H, W, T) uint8 of one sample: tonic's ToFrame over fixed windows from 0.
 
     Bin k holds events with k*window <= t < (k+1)*window; events at or after T*window are dropped.
+    Events need not be in time order.
     """
     from tonic.transforms import ToFrame
 
     c, h, w = input_shape_of(sensor_size)
     events = events[events["t"] < time_steps * window_us]
+    if np.any(np.diff(events["t"]) < 0):  # ToFrame's slicing assumes time order
+        events = events[np.argsort(events["t"], kind="stable")]
     if len(events) == 0:  # ToFrame returns a (1, P, W, H) placeholder for empty input
         return np.zeros((c, h, w, time_steps), dtype=np.uint8)
     frames = ToFrame(sensor_size=tuple(sensor_size), time_window=window_us, start_time=0,

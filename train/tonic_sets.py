@@ -162,9 +162,23 @@ def open_tonic_set(name: str, data_dir, split: str = "train", transform=None):
 
     cls = _offline(getattr(tonic.datasets, TONIC_SETS[name].tonic_class))
     try:
-        return cls(save_to=str(root), train=(split == "train"), transform=transform)
+        ds = cls(save_to=str(root), train=(split == "train"), transform=transform)
     except (OSError, ValueError, KeyError) as err:  # malformed files tonic could not parse
         raise _fail(TONIC_SETS[name], data_dir, f"tonic could not read the files ({err})") from None
+    _sort_by_path(ds)
+    return ds
+
+
+def _sort_by_path(ds) -> None:
+    """Put samples in path order: tonic's DVSGesture keeps the file system's listing order."""
+    paths = ds.data
+    if not paths or not isinstance(paths[0], str):
+        return
+    order = sorted(range(len(paths)), key=paths.__getitem__)
+    for attr in ("data", "targets", "users", "lighting"):
+        values = getattr(ds, attr, None)
+        if isinstance(values, list) and len(values) == len(order):
+            setattr(ds, attr, [values[i] for i in order])
 
 
 def class_names(name: str, ds) -> tuple[str, ...]:

@@ -1,0 +1,86 @@
+"""The `spikeship` command: dispatch to stage modules, one-line errors, exit codes."""
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from spikeship import __version__, cli
+
+COMMANDS = ("train", "export", "run", "parity", "report", "demo")
+
+
+def test_the_six_subcommands_are_in_the_table():
+    assert tuple(cli.STAGES) == COMMANDS and set(cli.PLANNED_FLAGS) == set(COMMANDS)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_each_subcommand_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([command, "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: spikeship {command}") and cli.STAGES[command].help in out
+
+
+def test_planned_flags_are_shown_until_the_stage_exists(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    out = capsys.readouterr().out
+    for flag in ("--dataset", "--data-dir", "--time-steps", "--method", "--mask-prob", "--decode",
+                 "--resume", "--out"):
+        assert flag in out
+
+
+def test_an_unbuilt_stage_says_so_in_one_line(monkeypatch, capsys):
+    monkeypatch.setitem(cli.STAGES, "demo", cli.Stage("spikeship.no_such_stage", "demo"))
+    assert cli.main(["demo", "--out", "x"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == "spikeship demo: not built yet\n" and captured.out == ""
+
+
+@pytest.fixture
+def plugged_stage(tmp_path, monkeypatch):
+    """A stage module on sys.path, plugged into the table as `report`."""
+    (tmp_path / "fake_stage.py").write_text(textwrap.dedent('''
+        from spikeship.errors import SpikeshipError
+        def add_arguments(parser):
+            parser.add_argument("--what", default="ok")
+        def run(args):
+            if args.what == "fail":
+                raise SpikeshipError("bad input\\nsecond line")
+            if args.what == "interrupt":
+                raise KeyboardInterrupt
+            print("ran with", args.what)
+            return 3 if args.what == "three" else None
+    '''))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(cli.STAGES, "report", cli.Stage("fake_stage", "fake report"))
+
+
+def test_a_stage_module_plugs_in(plugged_stage, capsys):
+    assert cli.main(["report"]) == 0 and capsys.readouterr().out == "ran with ok\n"
+    assert cli.main(["report", "--what", "three"]) == 3
+
+
+def test_user_errors_are_one_line_and_exit_2(plugged_stage, capsys):
+    assert cli.main(["report", "--what", "fail"]) == 2
+    assert capsys.readouterr().err == "spikeship: bad input second line\n"
+
+
+def test_ctrl_c_exits_130(plugged_stage, capsys):
+    assert cli.main(["report", "--what", "interrupt"]) == 130
+
+
+def test_no_command_prints_help_and_exits_2(capsys):
+    assert cli.main([]) == 2 and "COMMAND" in capsys.readouterr().out
+
+
+def test_console_script_version_and_unknown_command():
+    exe = Path(sys.executable).with_name("spikeship")
+    done = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, f"spikeship {__version__}\n")
+    bad = subprocess.run([str(exe), "fly"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "invalid choice: 'fly'" in bad.stderr
