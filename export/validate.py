@@ -1,0 +1,262 @@
+"""Checks of a ``QuantizedNet`` against what netx builds and what Loihi holds, before anything is written.
+
+``check_net(qnet, supported_kinds)`` raises ``SpikeshipError`` at the first violation, one line naming the
+layer and the limit; ``estimate_resources(qnet)`` gives cores per layer. Every number comes from
+``spikeship.hardware`` through ``LoihiLimits`` (tests pass tighter limits to exercise refusals cheaply).
+
+Rules (why each exists):
+
+- weights: integers, even, in [weight_min, weight_max] = [-256, 254] (slayer's 8-bit quantization; netx's
+  ``optimize_weight_bits`` silently clips anything else).
+- no bias (Lava integrates a bias while the pipeline fills; slayer does not), no axonal delays (not
+  exported), slayer's one-step ``delay_shift`` on (it is the chip's layer pipeline delay), binary spikes
+  (Lava's LIF is binary), CUBA neuron, refDelay 1.
+- iDecay in [1, 4096] (netx writes ``du = iDecay - 1`` into a 12-bit unsigned register, Lava adds 1 back),
+  vDecay in [0, 4096], vThMant in [1, 2**17 - 1] (17-bit threshold mantissa).
+- per-step synaptic input within int16 (Lava's LIF ``a_in`` is int16 and wraps, slayer uses int64). Worst
+  case, defined exactly: for neuron j, ``max_in(j) = sum of w_ji > 0 over its fan-in`` (every excitatory
+  input spikes in the same step, no inhibitory one) and ``min_in(j) = sum of w_ji < 0``; borders of a conv
+  count only the taps that land inside the input. Need ``min_in >= -32768`` and ``max_in <= 32767`` for
+  every neuron; binary inputs make these bounds attainable. The readout synapse is checked the same way.
+- fan-in: no neuron may have more synapses than a core has input axons (4,096); a core of a dense layer
+  needs all its inputs as axons.
+- cores: per layer max(neurons / 1,024, synapse bytes / 128 KB) with synapses stored as a full list (no
+  weight sharing on Loihi 1; 1 byte per 8-bit synapse, list overhead ignored: a lower bound); the total must
+  fit ``chips`` chips of 128 cores.
+- shapes: weight shapes agree with the layer shapes; the readout takes the last layer's neurons; the TWO
+  weights are integers and zero for the first L steps (pipeline fill).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..energy import CoreEstimate, CoreLimits, SynapseGeometry, conv_output_size, cores_needed
+from ..errors import SpikeshipError
+from ..hardware import value as hw
+from .quantize import QuantizedLayer, QuantizedNet
+
+
+@dataclass(frozen=True)
+class LoihiLimits:
+    """The limits checked at export; defaults are Loihi 1's, from ``spikeship.hardware``."""
+
+    weight_min: int = hw("weight_min")
+    weight_max: int = hw("weight_max")
+    weight_step: int = hw("weight_step")
+    input_min: int = hw("synaptic_input_min")
+    input_max: int = hw("synaptic_input_max")
+    i_decay_min: int = hw("current_decay_min")
+    i_decay_max: int = hw("current_decay_max")
+    v_decay_min: int = hw("voltage_decay_min")
+    v_decay_max: int = hw("voltage_decay_max")
+    vth_mant_min: int = hw("vth_mant_min")
+    vth_mant_max: int = hw("vth_mant_max")
+    ref_delay: int = hw("ref_delay")
+    neurons_per_core: int = hw("neurons_per_core")
+    synapse_bytes_per_core: int = hw("synaptic_memory_per_core")
+    fan_in_axons_per_core: int = hw("fan_in_axons_per_core")
+    cores_per_chip: int = hw("cores_per_chip")
+    weight_bits: int = hw("weight_bits")
+    chips: int = 1
+
+    def __post_init__(self) -> None:
+        if self.weight_min > self.weight_max or self.input_min > self.input_max or self.chips < 1:
+            raise ValueError(f"inconsistent limits: {self}")
+
+    def core_limits(self) -> CoreLimits:
+        return CoreLimits(neurons_per_core=self.neurons_per_core, synapse_bytes_per_core=self.synapse_bytes_per_core,
+                          fan_in_axons_per_core=self.fan_in_axons_per_core, cores_per_chip=self.cores_per_chip,
+                          weight_bits=self.weight_bits)
+
+
+LOIHI1 = LoihiLimits()
+
+
+@dataclass(frozen=True)
+class LayerResources:
+    """One layer's footprint: neurons, max fan-in, synapses (full list), worst-case per-step input, cores."""
+
+    name: str
+    neurons: int
+    max_fan_in: int
+    synapse_bytes: int
+    input_min: int
+    input_max: int
+    cores: int
+    cores_by_neurons: int
+    cores_by_memory: int
+
+
+def geometry(layer: QuantizedLayer) -> SynapseGeometry:
+    """The synapse geometry (``spikeship.energy``) of a quantized layer."""
+    return SynapseGeometry(kind=layer.kind, in_shape=layer.input_shape, out_shape=layer.shape,
+                           kernel=layer.kernel, stride=layer.stride, padding=layer.padding,
+                           dilation=layer.dilation, groups=layer.groups)
+
+
+def worst_case_input(layer: QuantizedLayer) -> tuple[int, int]:
+    """(min, max) over neurons of the per-step synaptic input in weight units (see the module docstring)."""
+    w = np.asarray(layer.weight, dtype=np.float64)
+    pos, neg = np.clip(w, 0, None), np.clip(w, None, 0)
+    if layer.kind == "dense":
+        return int(neg.sum(axis=1).min()), int(pos.sum(axis=1).max())
+    ones = torch.ones((1, *layer.input_shape), dtype=torch.float64)
+
+    def reach(kernel: np.ndarray) -> torch.Tensor:
+        return torch.nn.functional.conv2d(ones, torch.from_numpy(kernel), stride=layer.stride,
+                                          padding=layer.padding, dilation=layer.dilation, groups=layer.groups)
+
+    # integers below 2**53: float64 sums are exact
+    return int(reach(neg).min().item()), int(reach(pos).max().item())
+
+
+def _check_weights(name: str, w: np.ndarray, limits: LoihiLimits) -> None:
+    w = np.asarray(w)
+    if w.size == 0:
+        raise SpikeshipError(f"{name}: no weights")
+    if w.dtype.kind not in "iu":
+        bad = w[~np.isfinite(w) | (w != np.round(w))].reshape(-1)
+        raise SpikeshipError(f"{name}: weight {bad[0] if bad.size else w.reshape(-1)[0]!r} is not an integer "
+                             f"(8-bit weights are integers; was the block quantized with slayer's 8-bit hook?)")
+    lo, hi = int(w.min()), int(w.max())
+    if lo < limits.weight_min or hi > limits.weight_max:
+        bad = lo if lo < limits.weight_min else hi
+        raise SpikeshipError(f"{name}: weight {bad} outside the 8-bit range [{limits.weight_min}, "
+                             f"{limits.weight_max}]")
+    odd = w[w % limits.weight_step != 0].reshape(-1)
+    if odd.size:
+        raise SpikeshipError(f"{name}: weight {int(odd[0])} is not a multiple of {limits.weight_step} "
+                             f"(8-bit weights are even integers in [{limits.weight_min}, {limits.weight_max}])")
+
+
+def _check_input_range(name: str, lo: int, hi: int, limits: LoihiLimits) -> None:
+    if lo < limits.input_min or hi > limits.input_max:
+        bad = lo if lo < limits.input_min else hi
+        raise SpikeshipError(f"{name}: worst-case per-step input {bad} outside int16 [{limits.input_min}, "
+                             f"{limits.input_max}] (sum of the {'negative' if bad == lo else 'positive'} "
+                             f"weights of one neuron's fan-in); Lava would wrap it")
+
+
+def _check_neuron(layer: QuantizedLayer, limits: LoihiLimits) -> None:
+    n, name = layer.neuron, layer.name
+    if n.type != "CUBA":
+        raise SpikeshipError(f"{name}: neuron type {n.type!r} not supported (CUBA only)")
+    if n.graded_spike:
+        raise SpikeshipError(f"{name}: graded spikes not supported (Lava's LIF emits binary spikes)")
+    for what, v, lo, hi in (("iDecay", n.i_decay, limits.i_decay_min, limits.i_decay_max),
+                            ("vDecay", n.v_decay, limits.v_decay_min, limits.v_decay_max),
+                            ("vThMant", n.vth_mant, limits.vth_mant_min, limits.vth_mant_max)):
+        if not lo <= v <= hi:
+            raise SpikeshipError(f"{name}: {what} {v} outside [{lo}, {hi}]")
+    if n.ref_delay != limits.ref_delay:
+        raise SpikeshipError(f"{name}: refDelay {n.ref_delay} not supported (slayer and netx use {limits.ref_delay})")
+
+
+def _expected_shape(layer: QuantizedLayer) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(weight shape, output shape) the layer's geometry implies."""
+    if layer.kind == "dense":
+        return (layer.shape[0], int(np.prod(layer.input_shape))), layer.shape
+    c, h, w = layer.input_shape
+    kh, kw = layer.kernel
+    out = (layer.shape[0],
+           conv_output_size(h, kh, layer.stride[0], layer.padding[0], layer.dilation[0]),
+           conv_output_size(w, kw, layer.stride[1], layer.padding[1], layer.dilation[1]))
+    return (layer.shape[0], c // max(layer.groups, 1), kh, kw), out
+
+
+def _check_structure(layer: QuantizedLayer, supported_kinds: tuple[str, ...]) -> None:
+    name = layer.name
+    if layer.kind not in supported_kinds:
+        raise SpikeshipError(f"{name}: layer type {layer.kind!r} cannot be built by netx; "
+                             f"supported: {', '.join(supported_kinds)}")
+    if layer.bias is not None:
+        raise SpikeshipError(f"{name}: has a bias; bias is not supported (Lava integrates it while the pipeline "
+                             f"fills, slayer does not)")
+    if layer.has_delay:
+        raise SpikeshipError(f"{name}: axonal delays are not exported")
+    if not layer.delay_shift:
+        raise SpikeshipError(f"{name}: delay_shift is off; slayer's one-step delay_shift is the chip's pipeline "
+                             f"delay and must be on")
+    if layer.kind == "conv":
+        if len(layer.input_shape) != 3 or layer.groups < 1 or layer.input_shape[0] % layer.groups:
+            raise SpikeshipError(f"{name}: conv input {layer.input_shape} with groups={layer.groups} is not valid")
+    weight_shape, out_shape = _expected_shape(layer)
+    if tuple(layer.weight.shape) != weight_shape or tuple(layer.shape) != out_shape:
+        raise SpikeshipError(f"{name}: weight {tuple(layer.weight.shape)} and output {tuple(layer.shape)} do not "
+                             f"match the geometry (expected {weight_shape} -> {out_shape})")
+
+
+def _check_readout(qnet: QuantizedNet, limits: LoihiLimits) -> None:
+    features = qnet.layers[-1].num_neurons
+    w = np.asarray(qnet.readout_weight)
+    if w.ndim != 2 or w.shape[1] != features:
+        raise SpikeshipError(f"readout: weight {w.shape} does not take the last layer's {features} outputs")
+    if qnet.readout_bias is not None:
+        raise SpikeshipError("readout: has a bias; bias is not supported")
+    _check_weights("readout", w, limits)
+    if features > limits.fan_in_axons_per_core:
+        raise SpikeshipError(f"readout: fan-in {features} above {limits.fan_in_axons_per_core} axons per core")
+    wf = w.astype(np.int64)
+    _check_input_range("readout", int(np.clip(wf, None, 0).sum(1).min()), int(np.clip(wf, 0, None).sum(1).max()),
+                       limits)
+    two = np.asarray(qnet.two_weights)
+    if two.ndim != 1 or two.size == 0 or two.dtype.kind not in "iu":
+        raise SpikeshipError(f"readout: TWO weights must be a non-empty integer vector, got {two.dtype} {two.shape}")
+    fill = len(qnet.layers)
+    if two.size <= fill:
+        raise SpikeshipError(f"readout: T = {two.size} time steps leave nothing after the {fill}-step pipeline fill")
+    if np.any(two[:fill] != 0):
+        raise SpikeshipError(f"readout: the TWO weights of the first {fill} steps (pipeline fill) must be zero, "
+                             f"got {two[:fill].tolist()}")
+
+
+def layer_resources(layer: QuantizedLayer, limits: LoihiLimits = LOIHI1) -> LayerResources:
+    est: CoreEstimate = cores_needed(geometry(layer), limits.core_limits())
+    lo, hi = worst_case_input(layer)
+    return LayerResources(name=layer.name, neurons=layer.num_neurons, max_fan_in=est.max_fan_in,
+                          synapse_bytes=est.synapse_bytes, input_min=lo, input_max=hi, cores=est.cores,
+                          cores_by_neurons=est.by_neurons, cores_by_memory=est.by_synapse_memory)
+
+
+def estimate_resources(qnet: QuantizedNet, limits: LoihiLimits = LOIHI1) -> tuple[LayerResources, ...]:
+    """Per-layer footprint and core estimate (no checks)."""
+    return tuple(layer_resources(layer, limits) for layer in qnet.layers)
+
+
+def check_net(qnet: QuantizedNet, supported_kinds: tuple[str, ...], limits: LoihiLimits = LOIHI1) -> tuple[LayerResources, ...]:
+    """Raise ``SpikeshipError`` at the first rule broken (see the module docstring); return the resources."""
+    if not qnet.layers:
+        raise SpikeshipError("the network has no spiking layer")
+    if len(qnet.input_shape) != 3:
+        raise SpikeshipError(f"input shape must be (C, H, W), got {qnet.input_shape}")
+    expected_in: tuple[int, ...] = tuple(qnet.input_shape)
+    resources = []
+    for layer in qnet.layers:
+        if layer.kind == "dense" and int(np.prod(expected_in)) != layer.input_shape[0] \
+                or layer.kind != "dense" and tuple(layer.input_shape) != expected_in:
+            raise SpikeshipError(f"{layer.name}: input {layer.input_shape} does not match the previous output "
+                                 f"{expected_in}")
+        _check_structure(layer, supported_kinds)
+        _check_weights(layer.name, layer.weight, limits)
+        _check_neuron(layer, limits)
+        res = layer_resources(layer, limits)
+        if res.max_fan_in > limits.fan_in_axons_per_core:
+            raise SpikeshipError(f"{layer.name}: fan-in {res.max_fan_in} above {limits.fan_in_axons_per_core} "
+                                 f"axons per core")
+        _check_input_range(layer.name, res.input_min, res.input_max, limits)
+        resources.append(res)
+        expected_in = tuple(layer.shape)
+    _check_readout(qnet, limits)
+    total = sum(r.cores for r in resources)
+    available = limits.cores_per_chip * limits.chips
+    if total > available:
+        big = max(resources, key=lambda r: r.cores)
+        raise SpikeshipError(f"network needs {total} cores, {limits.chips} chip(s) hold {available} "
+                             f"(largest: {big.name}, {big.neurons} neurons at {limits.neurons_per_core} per core, "
+                             f"{big.synapse_bytes} synapse bytes at {limits.synapse_bytes_per_core} per core "
+                             f"-> {big.cores} cores)")
+    return tuple(resources)

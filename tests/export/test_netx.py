@@ -1,0 +1,136 @@
+"""Round trip: quantize -> write -> netx builds real Lava processes with our weights; read_net gives it back."""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+from lava.lib.dl.netx import hdf5
+
+from spikeship.errors import SpikeshipError
+from spikeship.export.netx import FORMAT_VERSION, read_net, write_net
+from spikeship.export.quantize import quantize_model
+
+from export_nets import two_for
+
+
+def _lava_dense_weight(proc) -> np.ndarray:
+    """netx stores dense weights shifted left by -weight_exp (optimize_weight_bits); undo it exactly."""
+    w = np.asarray(proc.synapse.weights.get(), dtype=np.int64)
+    exp = int(proc.synapse.proc_params["weight_exp"])
+    assert exp <= 0 and np.all(w % (1 << -exp) == 0)
+    return w >> -exp
+
+
+def _check_lif(proc, layer) -> None:
+    n = proc.neuron
+    assert int(np.asarray(n.vth.get()).reshape(-1)[0]) == layer.neuron.vth_mant
+    assert int(np.asarray(n.du.get()).reshape(-1)[0]) == layer.neuron.i_decay - 1  # netx: du = iDecay - 1
+    assert int(np.asarray(n.dv.get()).reshape(-1)[0]) == layer.neuron.v_decay
+
+
+def test_conv_pool_dense_round_trip_through_netx(conv_net, tmp_path):
+    q = quantize_model(conv_net, two_for(conv_net))
+    path = tmp_path / "model.net"
+    card = {"dataset": "event-digits", "config": {"epochs": 1}, "metrics": {"test_accuracy": 0.5}}
+    write_net(q, path, class_names=("zero", "one", "two"), model_card=card)
+    assert [p.name for p in tmp_path.iterdir()] == ["model.net"]  # no temporary left behind
+
+    back = read_net(path)
+    assert back.net == q
+    assert back.class_names == ("zero", "one", "two")
+    assert back.model_card == card
+    assert back.format_version == FORMAT_VERSION
+    assert back.net.layers[1].source == "pool" and back.net.layers[1].groups == 3
+
+    c, h, w = q.input_shape
+    net = hdf5.Network(str(path), input_shape=(w, h, c))  # netx reads layer/ only; spikeship/ is ignored
+    assert len(net.layers) == len(q.layers)
+    for proc, layer in zip(net.layers, q.layers):
+        if layer.kind == "conv":
+            assert type(proc).__name__ == "Conv"
+            assert tuple(proc.shape) == tuple(layer.shape[::-1])  # Lava's W, H, C
+            expected = layer.weight[:, :, ::-1, ::-1].transpose(0, 3, 2, 1)  # (out, kW, kH, in), flipped
+            assert np.array_equal(np.asarray(proc.synapse.weight.get(), dtype=np.int64), expected)
+            assert tuple(proc.synapse.stride.get()) == layer.stride[::-1]
+            assert tuple(proc.synapse.padding.get()) == layer.padding[::-1]
+            assert int(np.asarray(proc.synapse.groups.get()).reshape(-1)[0]) == layer.groups
+        else:
+            assert type(proc).__name__ == "Dense"
+            assert tuple(proc.shape) == layer.shape
+            assert np.array_equal(_lava_dense_weight(proc), layer.weight)
+        _check_lif(proc, layer)
+    # the pooling layer became a depthwise conv with the pool weight (64 = 1.0) on every channel
+    pool = q.layers[1]
+    assert pool.weight.shape == (3, 1, 2, 2) and np.all(pool.weight == 64)
+
+
+def test_dense_only_round_trip(dense_net, tmp_path):
+    q = quantize_model(dense_net, two_for(dense_net, 5))
+    path = tmp_path / "dense.net"
+    write_net(q, path)
+    assert read_net(path).net == q
+    assert read_net(path).class_names == ("0", "1")
+    net = hdf5.Network(str(path))
+    assert [tuple(p.shape) for p in net.layers] == [(6,), (4,)]
+    for proc, layer in zip(net.layers, q.layers):
+        assert np.array_equal(_lava_dense_weight(proc), layer.weight)
+        _check_lif(proc, layer)
+
+
+def test_file_layout_matches_slayer_export(conv_net, tmp_path):
+    """Field names and dtypes as slayer's export_hdf5 writes them; flatten before the first dense after conv."""
+    q = quantize_model(conv_net, two_for(conv_net))
+    path = tmp_path / "m.net"
+    write_net(q, path)
+    with h5py.File(path, "r") as f:
+        types = [f["layer"][str(i)]["type"][0] for i in range(len(f["layer"]))]
+        assert types == [b"conv", b"conv", b"conv", b"flatten", b"dense"]
+        conv = f["layer/0"]
+        assert set(conv.keys()) == {"type", "shape", "inChannels", "outChannels", "kernelSize", "stride",
+                                    "padding", "dilation", "groups", "weight", "neuron"}
+        assert conv["weight"].shape == (3, 2, 3, 3) and conv["weight"].dtype == np.float32
+        assert list(conv["shape"][()]) == [3, 6, 6]
+        assert set(conv["neuron"].keys()) == {"type", "iDecay", "vDecay", "vThMant", "refDelay", "gradedSpike"}
+        assert conv["neuron/type"][()] == b"CUBA"
+        assert list(f["layer/3/shape"][()]) == [4 * 2 * 2, 1, 1]
+        dense = f["layer/4"]
+        assert int(dense["inFeatures"][()]) == 16 and int(dense["outFeatures"][()]) == 5
+        s = f["spikeship"]
+        assert int(s["format_version"][()]) == FORMAT_VERSION
+        assert int(s["time_steps"][()]) == 8
+        assert list(s["input_shape"][()]) == [2, 6, 6]
+        assert s["readout/weight"].dtype == np.int16 and s["readout/weight"].shape == (3, 5)
+        assert s["readout/two_weights"].dtype == np.int64
+        assert list(s["readout/two_weights"][:4]) == [0, 0, 0, 0]  # 4 spiking layers: pipeline fill
+        assert json.loads(s["model_card"][()]) == {}
+
+
+@pytest.mark.parametrize("content", [b"", b"not hdf5 at all", None])
+def test_read_net_refuses_non_spikeship_files(tmp_path, conv_net, content):
+    path = tmp_path / "bad.net"
+    if content is None:  # a valid HDF5 file without the spikeship group
+        with h5py.File(path, "w") as f:
+            f.create_group("layer")
+    else:
+        path.write_bytes(content)
+    with pytest.raises(SpikeshipError) as e:
+        read_net(path)
+    assert str(path) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_read_net_refuses_truncated_file(tmp_path, conv_net):
+    good = tmp_path / "good.net"
+    write_net(quantize_model(conv_net, two_for(conv_net)), good)
+    data = good.read_bytes()
+    bad = tmp_path / "truncated.net"
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(SpikeshipError, match="truncated.net"):
+        read_net(bad)
+
+
+def test_read_net_missing_file(tmp_path):
+    with pytest.raises(SpikeshipError, match="no such file"):
+        read_net(tmp_path / "absent.net")
