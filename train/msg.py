@@ -63,8 +63,11 @@ def arctan(x: torch.Tensor, alpha: float) -> torch.Tensor:
 
 
 def slayer_exponential(voltage: torch.Tensor, threshold: float, tau_rho: float, scale_rho: float) -> torch.Tensor:
-    """slayer's own derivative for binary spikes (slayer/spike/spike.py), in voltage units."""
-    return scale_rho / 2.0 / tau_rho * torch.exp(-(voltage - threshold).abs() / tau_rho)
+    """slayer's own derivative for binary spikes (slayer/spike/spike.py), in voltage units; computed with
+    0-dim tensors of the voltage's dtype, in slayer's order, so it rounds exactly as slayer does."""
+    th, tau, scale = (torch.tensor(c, dtype=voltage.dtype, device=voltage.device)
+                      for c in (threshold, tau_rho, scale_rho))
+    return scale / 2 / tau * torch.exp(-torch.abs(voltage - th) / tau)
 
 
 def bernoulli_keep_mask(like: torch.Tensor, mask_prob: float) -> torch.Tensor:
@@ -73,10 +76,13 @@ def bernoulli_keep_mask(like: torch.Tensor, mask_prob: float) -> torch.Tensor:
 
 
 def surrogate_derivative(voltage: torch.Tensor, threshold: float, config: SurrogateConfig,
-                         tau_rho: float = 1.0, scale_rho: float = 1.0) -> torch.Tensor:
-    """dS/dV without the mask."""
+                         tau_rho: float = 1.0, scale_rho: float = 1.0, spike_threshold: float | None = None
+                         ) -> torch.Tensor:
+    """dS/dV without the mask. ``slayer`` is centred where slayer centres it, on the spike threshold
+    (threshold + eps), so with p = 0 it reproduces slayer's own gradient exactly."""
     if config.kind == "slayer":
-        return slayer_exponential(voltage, threshold, tau_rho, scale_rho)
+        centre = threshold if spike_threshold is None else spike_threshold
+        return slayer_exponential(voltage, centre, tau_rho, scale_rho)
     x = (voltage - threshold) / threshold
     g = piecewise_linear(x, config.alpha) if config.kind == "piecewise" else arctan(x, config.alpha)
     return g / threshold
@@ -89,9 +95,11 @@ def _other_surrogate(voltage: torch.Tensor, threshold: float, config: SurrogateC
 
 
 def masked_derivative(voltage: torch.Tensor, threshold: float, config: SurrogateConfig,
-                      tau_rho: float = 1.0, scale_rho: float = 1.0) -> torch.Tensor:
-    """dS/dV of MSG: the surrogate times a fresh Bernoulli mask (p = 0: the surrogate itself)."""
-    g = surrogate_derivative(voltage, threshold, config, tau_rho, scale_rho)
+                      tau_rho: float = 1.0, scale_rho: float = 1.0, spike_threshold: float | None = None
+                      ) -> torch.Tensor:
+    """dS/dV of MSG: the surrogate times a fresh Bernoulli mask (p = 0: the surrogate itself, no random
+    numbers drawn)."""
+    g = surrogate_derivative(voltage, threshold, config, tau_rho, scale_rho, spike_threshold)
     if config.mask_prob == 0.0:
         return g
     keep = bernoulli_keep_mask(g, config.mask_prob)
@@ -110,6 +118,7 @@ class MaskedSpike(torch.autograd.Function):
     @staticmethod
     def forward(ctx, voltage, spike_threshold, surrogate_threshold, config, tau_rho, scale_rho):
         ctx.save_for_backward(voltage)
+        ctx.spike_threshold = spike_threshold
         ctx.surrogate_threshold = surrogate_threshold
         ctx.config = config
         ctx.tau_rho = tau_rho
@@ -119,7 +128,8 @@ class MaskedSpike(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_spikes):
         (voltage,) = ctx.saved_tensors
-        d = masked_derivative(voltage, ctx.surrogate_threshold, ctx.config, ctx.tau_rho, ctx.scale_rho)
+        d = masked_derivative(voltage, ctx.surrogate_threshold, ctx.config, ctx.tau_rho, ctx.scale_rho,
+                              ctx.spike_threshold)
         return d * grad_spikes, None, None, None, None, None
 
 
