@@ -17,6 +17,7 @@ Ctrl-C -> exit 130.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import sys
@@ -124,7 +125,10 @@ def load_stage(name: str):
     stage = STAGES[name]
     if importlib.util.find_spec(stage.module) is None:
         return PLANNED_FLAGS[name], _not_built(name)
-    module = importlib.import_module(stage.module)
+    # Some dependencies print at import (lava-dl's slayer: a Prophesee toolbox warning); keep
+    # stdout for the command's own output.
+    with contextlib.redirect_stdout(sys.stderr):
+        module = importlib.import_module(stage.module)
     return module.add_arguments, module.run
 
 
