@@ -186,10 +186,16 @@ def _bias(block) -> np.ndarray | None:
     if synapse_bias is not None:
         return synapse_bias.detach().double().cpu().numpy().reshape(-1)
     norm = getattr(block.neuron, "norm", None)
-    if norm is not None:
-        b = getattr(norm, "bias", None)
-        return np.asarray([np.nan]) if b is None else b.detach().double().cpu().numpy().reshape(-1)
-    return None
+    if norm is None:
+        return None
+    try:
+        b = norm.bias
+    except (AttributeError, TypeError, RuntimeError):  # a norm whose bias cannot be computed is still a bias
+        b = None
+    if not isinstance(b, torch.Tensor):
+        return np.asarray([np.nan])
+    with torch.no_grad():
+        return b.detach().double().cpu().numpy().reshape(-1)
 
 
 def _pair(x) -> tuple[int, int]:

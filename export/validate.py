@@ -120,7 +120,7 @@ def _check_weights(name: str, w: np.ndarray, limits: LoihiLimits) -> None:
         raise SpikeshipError(f"{name}: no weights")
     if w.dtype.kind not in "iu":
         bad = w[~np.isfinite(w) | (w != np.round(w))].reshape(-1)
-        raise SpikeshipError(f"{name}: weight {bad[0] if bad.size else w.reshape(-1)[0]!r} is not an integer "
+        raise SpikeshipError(f"{name}: weight {float(bad[0] if bad.size else w.reshape(-1)[0]):.6g} is not an integer "
                              f"(8-bit weights are integers; was the block quantized with slayer's 8-bit hook?)")
     lo, hi = int(w.min()), int(w.max())
     if lo < limits.weight_min or hi > limits.weight_max:
@@ -250,7 +250,6 @@ def check_net(qnet: QuantizedNet, supported_kinds: tuple[str, ...], limits: Loih
         _check_input_range(layer.name, res.input_min, res.input_max, limits)
         resources.append(res)
         expected_in = tuple(layer.shape)
-    _check_readout(qnet, limits)
     total = sum(r.cores for r in resources)
     available = limits.cores_per_chip * limits.chips
     if total > available:
@@ -259,4 +258,5 @@ def check_net(qnet: QuantizedNet, supported_kinds: tuple[str, ...], limits: Loih
                              f"(largest: {big.name}, {big.neurons} neurons at {limits.neurons_per_core} per core, "
                              f"{big.synapse_bytes} synapse bytes at {limits.synapse_bytes_per_core} per core "
                              f"-> {big.cores} cores)")
+    _check_readout(qnet, limits)
     return tuple(resources)

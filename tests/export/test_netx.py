@@ -134,3 +134,40 @@ def test_read_net_refuses_truncated_file(tmp_path, conv_net):
 def test_read_net_missing_file(tmp_path):
     with pytest.raises(SpikeshipError, match="no such file"):
         read_net(tmp_path / "absent.net")
+
+
+def test_exported_file_runs_in_lava_with_pytorchs_spikes(conv_net, tmp_path):
+    """The file, run by netx in Lava's fixed-point simulator, spikes exactly as the PyTorch model (all layers)."""
+    import torch
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.io.sink import RingBuffer as Sink
+    from lava.proc.io.source import RingBuffer as Source
+
+    steps = 10
+    q = quantize_model(conv_net, two_for(conv_net, steps))
+    path = tmp_path / "model.net"
+    write_net(q, path)
+    torch.manual_seed(5)
+    x = (torch.rand(1, *q.input_shape, steps) < 0.4).float()
+    with torch.no_grad():
+        _, spikes = conv_net(x)
+    c, h, w = q.input_shape
+    net = hdf5.Network(str(path), input_shape=(w, h, c))
+    source = Source(data=x[0].numpy().transpose(2, 1, 0, 3).astype(np.int8))  # (C, H, W, T) -> Lava's (W, H, C, T)
+    source.s_out.connect(net.inp)
+    sinks = []
+    for proc in net.layers:
+        sinks.append(Sink(shape=proc.out.shape, buffer=steps))
+        proc.out.connect(sinks[-1].a_in)
+    try:
+        net.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        lava = [s.data.get() for s in sinks]
+    finally:
+        net.stop()
+    for k, (got, ref) in enumerate(zip(lava, spikes)):
+        ref = ref[0].numpy()
+        if ref.ndim == 4:
+            ref = ref.transpose(2, 1, 0, 3)
+        assert ref.sum() > 0, f"layer {k} silent: weak test"
+        assert np.array_equal(got, ref), f"layer {k}: {int((got != ref).sum())} spikes differ"
