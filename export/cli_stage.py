@@ -104,7 +104,8 @@ def describe(nf: NetFile, path: str = "") -> str:
              f"input (C, H, W) {tuple(q.input_shape)}, T = {q.time_steps}, {q.num_classes} classes: "
              f"{', '.join(nf.class_names)}"]
     if card:
-        acc = {k: v for k, v in card.get("metrics", {}).items() if "acc" in k}
+        acc = {k: round(v, 4) for k, v in card.get("metrics", {}).items()
+               if "acc" in k and isinstance(v, (int, float)) and not isinstance(v, bool)}
         lines.append(f"model card: dataset {card.get('dataset', '?')}, epoch {card.get('epoch', '?')}"
                      + (", " + ", ".join(f"{k} {v}" for k, v in sorted(acc.items())) if acc else ""))
     resources = estimate_resources(q)
