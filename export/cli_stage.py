@@ -108,7 +108,10 @@ def describe(nf: NetFile, path: str = "") -> str:
                if "acc" in k and isinstance(v, (int, float)) and not isinstance(v, bool)}
         lines.append(f"model card: dataset {card.get('dataset', '?')}, epoch {card.get('epoch', '?')}"
                      + (", " + ", ".join(f"{k} {v}" for k, v in sorted(acc.items())) if acc else ""))
-    resources = estimate_resources(q)
+    try:
+        resources = estimate_resources(q)
+    except (ValueError, SpikeshipError) as e:  # geometry a hand-made file got wrong
+        return "\n".join(lines + [f"checks: FAILS: {e}"])
     header = f"{'#':>2} {'layer':14} {'in':>12} -> {'out':12} {'geometry':22} {'weights':12} " \
              f"{'iDecay':>6} {'vDecay':>6} {'vThMant':>7} {'fan-in':>6} {'input/step':>14} {'cores':>5}"
     lines.append(header)

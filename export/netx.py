@@ -135,16 +135,19 @@ def write_net(qnet: QuantizedNet, path: str | Path, *, class_names=(), model_car
     path = Path(path)
     if not path.parent.is_dir():
         raise SpikeshipError(f"output folder does not exist: {path.parent}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
     try:
-        with h5py.File(tmp, "w") as f:
-            _write_layers(f.create_group("layer"), qnet.layers)
-            _write_spikeship(f.create_group(GROUP), qnet, class_names, model_card or {})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        try:
+            with h5py.File(tmp, "w") as f:
+                _write_layers(f.create_group("layer"), qnet.layers)
+                _write_spikeship(f.create_group(GROUP), qnet, class_names, model_card or {})
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as e:
+        raise SpikeshipError(f"cannot write {path}: {e.strerror or e}") from None
     return resources
 
 

@@ -103,8 +103,26 @@ def _info(name: str, elem: int, shape: tuple) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, elem, ["N", *shape])
 
 
+#: float32 represents every integer of magnitude up to 2**24 exactly
+FLOAT32_EXACT = 1 << 24
+
+
+def _check_float32_exact(name: str, weight: np.ndarray) -> None:
+    """Every partial sum of (0/1 spike) x weight stays below 2**24 in magnitude, whatever the order."""
+    w = np.asarray(weight)
+    if w.dtype.kind not in "iu":
+        raise SpikeshipError(f"{name}: weights are not integers; quantize and validate the network first")
+    bound = int(np.abs(w.reshape(w.shape[0], -1)).sum(axis=1).max())
+    if bound >= FLOAT32_EXACT:
+        raise SpikeshipError(f"{name}: sum of |weights| of one neuron is {bound} >= 2**24; float32 Conv/MatMul "
+                             f"would not be exact")
+
+
 def build_onnx(qnet: QuantizedNet) -> onnx.ModelProto:
     """The per-step integer model of ``qnet`` (see the module docstring for inputs and outputs)."""
+    for layer in qnet.layers:
+        _check_float32_exact(layer.name, layer.weight)
+    _check_float32_exact("readout", qnet.readout_weight)
     g = _Graph()
     inputs = [_info("x", TensorProto.FLOAT, tuple(qnet.input_shape))]
     outputs = []
@@ -141,14 +159,17 @@ def export_onnx(qnet: QuantizedNet, path: str | Path) -> onnx.ModelProto:
     path = Path(path)
     if not path.parent.is_dir():
         raise SpikeshipError(f"output folder does not exist: {path.parent}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(model.SerializeToString())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(model.SerializeToString())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as e:
+        raise SpikeshipError(f"cannot write {path}: {e.strerror or e}") from None
     return model
 
 

@@ -91,3 +91,11 @@ def test_inspect_of_a_non_net_file(tmp_path, capsys):
     bad.write_bytes(b"nope")
     assert main(["export", "--inspect", str(bad)]) == 2
     assert "not a .net file (not HDF5)" in capsys.readouterr().err
+
+
+def test_output_path_that_is_a_folder(conv_net, tmp_path, capsys):
+    ckpt = _checkpoint(conv_net, tmp_path / "model.pt")
+    (tmp_path / "taken").mkdir()
+    assert main(["export", str(ckpt), "--out", str(tmp_path / "taken")]) == 2
+    assert "cannot write" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt", "taken"]

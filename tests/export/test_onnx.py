@@ -89,3 +89,16 @@ def test_shift_rounds_toward_zero_for_negative_states(dense_net):
     spikes, readout, _ = run_onnx(model, x.numpy(), q.two_weights)
     assert all(np.array_equal(a, b) for a, b in zip(spikes, spikes_ref))
     assert np.array_equal(readout, readout_ref.numpy())
+
+
+def test_float32_exactness_precondition_is_enforced(dense_net):
+    import dataclasses
+
+    from spikeship.errors import SpikeshipError
+
+    q = quantize_model(dense_net, two_for(dense_net, 5))
+    huge = np.full((2, 70000), 254, dtype=np.int64)  # 70000 * 254 > 2**24
+    layer = dataclasses.replace(q.layers[1], shape=(2,), weight=huge[:, :4])
+    bad = dataclasses.replace(q, layers=(q.layers[0], layer), readout_weight=np.full((2, 70000), 254))
+    with pytest.raises(SpikeshipError, match=r"readout: sum of \|weights\| of one neuron is 17780000 >= 2\*\*24"):
+        build_onnx(bad)
