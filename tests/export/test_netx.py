@@ -171,3 +171,20 @@ def test_exported_file_runs_in_lava_with_pytorchs_spikes(conv_net, tmp_path):
             ref = ref.transpose(2, 1, 0, 3)
         assert ref.sum() > 0, f"layer {k} silent: weak test"
         assert np.array_equal(got, ref), f"layer {k}: {int((got != ref).sum())} spikes differ"
+
+
+def test_netx_ignores_the_spikeship_group(conv_net, tmp_path):
+    q = quantize_model(conv_net, two_for(conv_net))
+    with_group, without = tmp_path / "with.net", tmp_path / "without.net"
+    write_net(q, with_group)
+    with h5py.File(with_group, "r") as src, h5py.File(without, "w") as dst:
+        src.copy("layer", dst)
+        assert "spikeship" in src
+    c, h, w = q.input_shape
+    a = hdf5.Network(str(with_group), input_shape=(w, h, c))
+    b = hdf5.Network(str(without), input_shape=(w, h, c))
+    assert str(a) == str(b) and len(a.layers) == len(b.layers) == 4
+    for pa, pb in zip(a.layers, b.layers):
+        wa = pa.synapse.weight.get() if hasattr(pa.synapse, "weight") else pa.synapse.weights.get()
+        wb = pb.synapse.weight.get() if hasattr(pb.synapse, "weight") else pb.synapse.weights.get()
+        assert np.array_equal(wa, wb)
