@@ -66,6 +66,7 @@ class TrainConfig:
     resume: bool = False
     augment: bool = False
     max_samples: int | None = None
+    sensor_downsample: int = 1
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -208,7 +209,8 @@ def _load_data(config: TrainConfig, split: str, epoch: int = 0):
     augment = config.augment and split == "train"
     # the data set itself does not follow the training seed; only its augmentation does
     return load_dataset(config.dataset, config.data_dir, config.time_steps, split, augment=augment,
-                        seed=config.seed if augment else 0, epoch=epoch, max_samples=config.max_samples)
+                        seed=config.seed if augment else 0, epoch=epoch, max_samples=config.max_samples,
+                        downsample=config.sensor_downsample)
 
 
 def _check_resumable(stored: dict, config: TrainConfig) -> None:
@@ -220,10 +222,13 @@ def _check_resumable(stored: dict, config: TrainConfig) -> None:
         raise SpikeshipError("--resume continues the stored run unchanged; these settings differ: " + "; ".join(diffs))
 
 
-def train(config: TrainConfig, *, stop_after: int | None = None) -> dict:
+def train(config: TrainConfig, *, stop_after: int | None = None, data=None) -> dict:
     """Train (or resume) the run that ``config`` describes; returns the metrics written to metrics.json.
 
     ``stop_after``: stop after that many completed epochs (simulates an interruption; tests use it).
+    ``data``: (train, test) data sets already loaded for this config (objects with ``spikes`` uint8
+    (N, C, H, W, T), ``labels``, ``input_shape``, ``num_classes``, ``class_names``), e.g. shared by the
+    runs of a benchmark; not with ``augment``.
     """
     device = prepare_device(config.device)
     out = Path(config.out)
@@ -235,8 +240,15 @@ def train(config: TrainConfig, *, stop_after: int | None = None) -> dict:
         resumed = load_checkpoint(ckpt_path)
         _check_resumable(resumed.config, config)
 
-    train_set = _load_data(config, "train")
-    test_set = _load_data(config, "test")
+    if data is not None:
+        if config.augment:
+            raise ValueError("pre-loaded data cannot be augmented per epoch")
+        train_set, test_set = data
+        if train_set.spikes.shape[-1] != config.time_steps:
+            raise ValueError(f"pre-loaded data has T={train_set.spikes.shape[-1]}, config T={config.time_steps}")
+    else:
+        train_set = _load_data(config, "train")
+        test_set = _load_data(config, "test")
     spec = build_spec(config, train_set.input_shape, train_set.num_classes)
     if resumed is not None and resumed.spec != spec:
         raise SpikeshipError(f"--resume: the network in {ckpt_path} differs from the one this config builds")

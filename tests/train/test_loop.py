@@ -1,0 +1,180 @@
+"""The training loop: outputs, exact resume, determinism, and the errors a user can cause."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from spikeship.cli import main as cli_main
+from spikeship.errors import SpikeshipError
+from spikeship.train import two
+from spikeship.train.checkpoint import load_checkpoint
+from spikeship.train.data import FramedDataset
+from spikeship.train.loop import TrainConfig, _train_epoch, train
+from spikeship.train.model import NeuronSpec, SpikeNet, dense_spec
+
+T = 6
+
+
+def _data(n_train=48, n_test=24, classes=3, seed=0):
+    """A tiny learnable data set: class c fires mostly in its own third of an 8x8 sensor."""
+    rng = np.random.default_rng(seed)
+
+    def make(n):
+        labels = np.arange(n) % classes
+        spikes = (rng.random((n, 2, 8, 8, T)) < 0.05).astype(np.uint8)
+        for i, c in enumerate(labels):
+            spikes[i, :, :, c * 2:c * 2 + 3, :] |= (rng.random((2, 8, 3, T)) < 0.5).astype(np.uint8)
+        return spikes, labels
+
+    names = tuple(str(c) for c in range(classes))
+    tr, te = make(n_train), make(n_test)
+    return (FramedDataset("toy", "train", tr[0], tr[1], (8, 8, 2), names, 1000, np.arange(n_train)),
+            FramedDataset("toy", "test", te[0], te[1], (8, 8, 2), names, 1000, np.arange(n_test)))
+
+
+def _cfg(tmp_path, **kw):
+    base = dict(dataset="event-digits", time_steps=T, epochs=3, batch_size=16, lr=0.01, method="msg",
+                decode="two", seed=3, out=str(tmp_path / "run"), progress=False)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_train_writes_every_output(tmp_path):
+    metrics = train(_cfg(tmp_path), data=_data())
+    run = tmp_path / "run"
+    for name in ("model.pt", "metrics.json", "history.csv", "curves.png", "two_weights.png"):
+        assert (run / name).is_file(), name
+    assert json.loads((run / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
+    for key in ("test_accuracy", "train_accuracy", "test_accuracy_quantized_deploy", "epochs", "method",
+                "mask_prob", "decode", "two_weights"):
+        assert key in metrics
+    assert metrics["epochs"] == 3 and metrics["mask_prob"] == 0.5
+    assert metrics["test_accuracy"] > 0.6  # the toy task is learnable
+    assert abs(sum(metrics["two_weights"]) - T) < 1e-9
+    assert metrics["two_weights"] != [1.0] * T  # updated at the starts of epochs 2 and 3
+    assert metrics["two_weights_int"] == two.quantize_two_weights(metrics["two_weights"], 1).tolist()
+    rows = list(csv.DictReader((run / "history.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    ck = load_checkpoint(run / "model.pt")
+    assert ck.epoch == 3 and ck.time_steps == T and ck.class_names == ("0", "1", "2")
+    assert list(ck.two_weights) == metrics["two_weights"]
+    assert ck.config["method"] == "msg"
+
+
+def test_deploy_decode_uses_the_quantized_weights(tmp_path):
+    """test_accuracy_quantized_deploy recomputed by hand from the checkpoint."""
+    data = _data()
+    metrics = train(_cfg(tmp_path), data=data)
+    ck = load_checkpoint(tmp_path / "run" / "model.pt")
+    model = ck.build_model()
+    a_int = torch.from_numpy(two.quantize_two_weights(ck.two_weights, ck.spec.num_spiking_layers))
+    with torch.no_grad():
+        readout, _ = model(data[1].spikes.float())
+    r = torch.round(readout.double() * 64).to(torch.int64)
+    pred = (r * a_int.view(1, 1, -1)).sum(-1).argmax(1)
+    assert metrics["test_accuracy_quantized_deploy"] == float((pred == data[1].labels).double().mean())
+
+
+def _weights(path):
+    return load_checkpoint(path).state_dict
+
+
+@pytest.mark.parametrize("method,decode", [("msg", "two"), ("sg", "mean")])
+def test_resume_equals_uninterrupted_run(tmp_path, method, decode):
+    data = _data()
+    full = train(_cfg(tmp_path / "a", method=method, decode=decode), data=data)
+    train(_cfg(tmp_path / "b", method=method, decode=decode), data=data, stop_after=1)
+    assert load_checkpoint(tmp_path / "b" / "run" / "model.pt").epoch == 1
+    resumed = train(_cfg(tmp_path / "b", method=method, decode=decode, resume=True), data=data)
+    wa, wb = _weights(tmp_path / "a" / "run" / "model.pt"), _weights(tmp_path / "b" / "run" / "model.pt")
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
+    for key in ("test_accuracy", "train_accuracy", "two_weights", "final_loss", "test_step_accuracy"):
+        assert full[key] == resumed[key], key
+
+
+def test_deterministic_for_a_seed_and_different_across_seeds(tmp_path):
+    data = _data()
+    train(_cfg(tmp_path / "a", epochs=1), data=data)
+    train(_cfg(tmp_path / "b", epochs=1), data=data)
+    train(_cfg(tmp_path / "c", epochs=1, seed=4), data=data)
+    wa, wb, wc = (_weights(tmp_path / d / "run" / "model.pt") for d in "abc")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert not all(torch.equal(wa[k], wc[k]) for k in wa)
+
+
+def test_mean_decode_keeps_weights_at_one(tmp_path):
+    metrics = train(_cfg(tmp_path, decode="mean", method="sg"), data=_data())
+    assert metrics["two_weights"] == [1.0] * T and metrics["mask_prob"] == 0.0
+
+
+def test_resume_with_changed_settings_is_refused(tmp_path):
+    data = _data()
+    train(_cfg(tmp_path, epochs=2), data=data, stop_after=1)
+    with pytest.raises(SpikeshipError, match=r"^--resume continues the stored run unchanged; .*lr"):
+        train(_cfg(tmp_path, epochs=2, lr=0.5, resume=True), data=data)
+
+
+def test_nan_loss_names_epoch_and_batch():
+    torch.manual_seed(0)
+    spec = dense_spec((2, 8, 8), 3, (8,), NeuronSpec(threshold=0.5))
+    model = SpikeNet(spec)
+    with torch.no_grad():
+        model.readout.weight[0, 0] = float("nan")
+    tr, _ = _data()
+    opt = torch.optim.AdamW(model.parameters(), lr=0.01)
+    cfg = TrainConfig(time_steps=T, batch_size=16, progress=False)
+    with pytest.raises(SpikeshipError, match=r"^loss became nan at epoch 2, batch 1; try a lower --lr"):
+        _train_epoch(model, opt, tr.spikes, tr.labels, two.initial_weights(T), cfg, 1, torch.device("cpu"))
+
+
+@pytest.mark.parametrize("kw,message", [
+    (dict(method="adam"), "unknown method"),
+    (dict(arch="resnet"), "unknown architecture"),
+    (dict(decode="max"), "unknown decode"),
+    (dict(mask_prob=1.0), "mask probability"),
+    (dict(epochs=0), "epochs must be a positive integer"),
+    (dict(lr=float("nan")), "learning rate"),
+])
+def test_config_errors(kw, message):
+    with pytest.raises(SpikeshipError, match=message):
+        TrainConfig(**kw)
+
+
+def _cli(capsys, *argv):
+    code = cli_main(["train", "--quiet", *argv])
+    err = capsys.readouterr().err.strip()
+    return code, err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--dataset", "cifar"], "unknown data set 'cifar'"),
+    (["--dataset", "nmnist", "--data-dir", "MISSING"], "nmnist: no such folder"),
+    (["--arch", "conv", "--time-steps", "5"], "time steps T=5 must be larger than the number of spiking layers (5)"),
+])
+def test_cli_bad_input_is_one_line_exit_2(tmp_path, capsys, argv, message):
+    argv = [str(tmp_path / "missing") if a == "MISSING" else a for a in argv]
+    code, err = _cli(capsys, *argv, "--max-samples", "4", "--out", str(tmp_path / "run"))
+    assert code == 2
+    assert message in err and "\n" not in err
+
+
+def test_cli_resume_from_corrupt_checkpoint(tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "model.pt").write_bytes(b"\x00" * 100)
+    code, err = _cli(capsys, "--resume", "--out", str(tmp_path / "run"))
+    assert code == 2 and err.startswith("spikeship: not a spikeship checkpoint:") and "\n" not in err
+
+
+def test_cli_trains_event_digits_and_resumes(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    assert cli_main(["train", "--quiet", "--max-samples", "40", "--epochs", "1", "--time-steps", "4",
+                     "--out", out]) == 0
+    assert load_checkpoint(tmp_path / "run" / "model.pt").dataset == "event-digits"
+    # --resume takes the stored settings; flags left out are not compared
+    assert cli_main(["train", "--quiet", "--resume", "--out", out]) == 0
+    code = cli_main(["train", "--quiet", "--resume", "--out", out, "--epochs", "5"])
+    assert code == 2 and "epochs (stored 1, given 5)" in capsys.readouterr().err
