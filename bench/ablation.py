@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 SETTINGS = {"SG": ("sg", "mean"), "TWO": ("sg", "two"), "MSG": ("msg", "mean"), "MSG+TWO": ("msg", "two")}
@@ -46,6 +47,9 @@ def load_frames(dataset: str, time_steps: int, cache: Path | None) -> tuple[Fram
         d = torch.load(cache, weights_only=True)
         if d["time_steps"] != time_steps or d["dataset"] != dataset:
             raise SystemExit(f"{cache} holds {d['dataset']} T={d['time_steps']}, not {dataset} T={time_steps}")
+        for split in ("train", "test"):
+            bits = np.unpackbits(d[f"{split}_packed"].numpy(), count=int(np.prod(d[f"{split}_shape"])))
+            d[f"{split}_spikes"] = torch.from_numpy(bits.reshape(d[f"{split}_shape"]))
     else:
         from spikeship.train.data import load_dataset
 
@@ -53,9 +57,14 @@ def load_frames(dataset: str, time_steps: int, cache: Path | None) -> tuple[Fram
         d = {"dataset": dataset, "time_steps": time_steps, "class_names": list(tr.class_names),
              "input_shape": list(tr.input_shape), "train_spikes": tr.spikes, "train_labels": tr.labels,
              "test_spikes": te.spikes, "test_labels": te.labels}
-        if cache is not None:
+        if cache is not None:  # spikes as packed bits: 8x smaller
             cache.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(d, cache)
+            packed = {k: v for k, v in d.items() if not k.endswith("_spikes")}
+            for split in ("train", "test"):
+                spikes = d[f"{split}_spikes"].numpy()
+                packed[f"{split}_shape"] = list(spikes.shape)
+                packed[f"{split}_packed"] = torch.from_numpy(np.packbits(spikes.reshape(-1)))
+            torch.save(packed, cache)
     shape, names = tuple(d["input_shape"]), tuple(d["class_names"])
     return (Frames(d["train_spikes"], d["train_labels"], shape, names),
             Frames(d["test_spikes"], d["test_labels"], shape, names))

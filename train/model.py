@@ -7,12 +7,16 @@ The readout is a ``slayer.synapse.Dense`` given the same 8-bit hook: it is expor
 
 from __future__ import annotations
 
-import tomli as tomllib  # Python 3.10 (Lava) has no tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from lava.lib.dl import slayer
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10 (Lava's) has no tomllib
+    import tomli as tomllib
 
 from ..errors import SpikeshipError
 from .msg import MSGConv, MSGDense, MSGPool, SurrogateConfig
