@@ -92,6 +92,7 @@ def test_two_weights_use_train_two(conv_net):
     assert np.array_equal(quantize_model(conv_net, ints).two_weights, ints)  # integers pass through
 
 
+@pytest.mark.filterwarnings("ignore:torch.nn.utils.weight_norm is deprecated")
 def test_weight_norm_is_read_not_removed():
     block = MSGDense(NeuronSpec().slayer_params(), 6, 3, weight_norm=True, delay_shift=True)
     with torch.no_grad():
