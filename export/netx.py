@@ -120,6 +120,12 @@ def _write_spikeship(g: h5py.Group, qnet: QuantizedNet, class_names, model_card:
     g.create_dataset("readout/two_weights", data=np.asarray(qnet.two_weights).astype(np.int64))
 
 
+def _chmod_default(path: str) -> None:
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 def write_net(qnet: QuantizedNet, path: str | Path, *, class_names=(), model_card: dict | None = None,
               limits: LoihiLimits = LOIHI1) -> tuple[LayerResources, ...]:
     """Validate ``qnet`` and write it to ``path`` (temporary name, then rename). Returns the per-layer
@@ -142,6 +148,7 @@ def write_net(qnet: QuantizedNet, path: str | Path, *, class_names=(), model_car
             with h5py.File(tmp, "w") as f:
                 _write_layers(f.create_group("layer"), qnet.layers)
                 _write_spikeship(f.create_group(GROUP), qnet, class_names, model_card or {})
+            _chmod_default(tmp)  # mkstemp makes 0600; give the file the mode open() would
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

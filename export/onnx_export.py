@@ -153,6 +153,12 @@ def build_onnx(qnet: QuantizedNet) -> onnx.ModelProto:
     return model
 
 
+def _chmod_default(path: str) -> None:
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 def export_onnx(qnet: QuantizedNet, path: str | Path) -> onnx.ModelProto:
     """Build, check and write the model (temporary name, then rename)."""
     model = build_onnx(qnet)
@@ -164,6 +170,7 @@ def export_onnx(qnet: QuantizedNet, path: str | Path) -> onnx.ModelProto:
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(model.SerializeToString())
+            _chmod_default(tmp)  # mkstemp makes 0600; give the file the mode open() would
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

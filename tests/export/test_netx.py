@@ -188,3 +188,13 @@ def test_netx_ignores_the_spikeship_group(conv_net, tmp_path):
         wa = pa.synapse.weight.get() if hasattr(pa.synapse, "weight") else pa.synapse.weights.get()
         wb = pb.synapse.weight.get() if hasattr(pb.synapse, "weight") else pb.synapse.weights.get()
         assert np.array_equal(wa, wb)
+
+
+def test_written_file_has_the_usual_permissions(dense_net, tmp_path):
+    import os
+
+    path = tmp_path / "m.net"
+    write_net(quantize_model(dense_net, two_for(dense_net, 5)), path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
