@@ -1,0 +1,512 @@
+"""The report stage: spike counts, synaptic operations, energy and resources of a deployed network.
+
+    spikeship report model.net --samples N --backend lava|emulator --out DIR
+      -> DIR/report.json, DIR/report.md, DIR/energy.png (per-layer bars), DIR/raster.png (one sample)
+
+Counts come from the run: the spikes each layer emits in its Lava window for every sample (sim/layout.py),
+from the emulator or from Lava, which must agree spike by spike; the arithmetic is :mod:`spikeship.energy`,
+every constant comes from :mod:`spikeship.hardware` and is printed with its source.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from . import hardware
+from .energy import (
+    CoreLimits,
+    LayerCounts,
+    LoihiOpEnergy,
+    SynapseGeometry,
+    ac_energy_pj,
+    ann_macs,
+    concat_counts,
+    cores_needed,
+    count_layer,
+    loihi_energy_pj,
+    loihi_energy_terms_pj,
+    mac_energy_pj,
+    mean_std,
+    synapse_count,
+)
+from .errors import SpikeshipError
+
+BACKENDS = ("emulator", "lava")
+REPORT_VERSION = 1
+#: hardware-table entries a report uses (all printed with their sources)
+CONSTANTS = (
+    "loihi_synop_energy", "loihi_neuron_update_active_energy", "loihi_neuron_update_inactive_energy",
+    "loihi_spike_in_tile_energy", "fp32_mac_energy", "fp32_ac_energy", "int8_mac_energy", "int8_ac_energy",
+    "neurons_per_core", "synaptic_memory_per_core", "fan_in_axons_per_core", "cores_per_chip", "weight_bits",
+)
+ASSUMPTIONS = (
+    "Spike traffic is a floor: one within-tile message (1.7 pJ) per presynaptic spike, input events included; "
+    "tile hops (3.0/4.0 pJ) depend on placement and are not counted.",
+    "SynOps count the structural fan-out of each spike (zero-valued synapses included); a convolution is "
+    "stored as a full connection list, as on Loihi 1.",
+    "A neuron update is active when the neuron received a synaptic event or spiked in that step, idle "
+    "otherwise (decaying state alone counts as idle).",
+    "The readout (classes x last layer, non-spiking, TWO-weighted accumulation) is counted as one more "
+    "layer of compartments.",
+    "Cores: max(compartments / neurons per core, synapse bytes / synaptic memory per core); a lower bound "
+    "(no routing or list overhead).",
+    "ANN reference: the same layers run once as a non-spiking ANN (conv MACs include padded taps).",
+    hardware.LOIHI2_ENERGY_NOTE + " The Loihi figures are Loihi 1's.",
+)
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    net: str
+    out: str
+    backend: str = "emulator"
+    dataset: str = "event-digits"
+    data_dir: str | None = None
+    split: str = "test"
+    samples: int | None = None
+    downsample: int = 1
+    time_steps: int | None = None  # must match the file's when given
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise SpikeshipError(f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
+        if self.samples is not None and self.samples < 1:
+            raise SpikeshipError(f"--samples must be at least 1, not {self.samples}")
+        if self.batch_size < 1:
+            raise SpikeshipError("batch size must be at least 1")
+
+
+# ------------------------------------------------------------------------------------------------ network
+
+def network_geometry(net) -> list[tuple[str, SynapseGeometry]]:
+    """(name, synapse geometry) of every layer of a :class:`spikeship.sim.netfile.NetSpec`, readout last."""
+    from .sim.netfile import ConvLayer
+
+    out = []
+    shape = tuple(net.feed_shape)  # dense first layer: the flattened input
+    for k, layer in enumerate(net.layers):
+        if isinstance(layer, ConvLayer):
+            kind = "pool" if layer.groups == layer.shape[0] == shape[0] and layer.groups > 1 else "conv"
+            g = SynapseGeometry("conv", shape, layer.shape, kernel=tuple(layer.weight.shape[2:]),
+                                stride=layer.stride, padding=layer.padding, dilation=layer.dilation,
+                                groups=layer.groups)
+        else:
+            kind = "dense"
+            g = SynapseGeometry("dense", shape, layer.shape)
+        out.append((f"{k}:{kind}", g))
+        shape = layer.shape
+    out.append(("readout", SynapseGeometry("dense", shape, (net.num_classes,))))
+    return out
+
+
+def layer_windows(canonical: list[np.ndarray], time_steps: int) -> list[np.ndarray]:
+    """Each layer's Lava window ``s_k[k : k+T]`` from the canonical per-sample spikes ``(N, *shape, T+L)``."""
+    from .sim import layout
+
+    return [s[..., layout.window_taus(k, time_steps)] for k, s in enumerate(canonical)]
+
+
+def count_network(geometry: list[tuple[str, SynapseGeometry]], inputs: np.ndarray,
+                  windows: list[np.ndarray]) -> list[LayerCounts]:
+    """Counts of every layer for one batch: layer 0 is fed by the input events, layer k by layer k-1's
+    window (aligned, sim/layout.py), the readout by the last layer's window."""
+    if len(windows) != len(geometry) - 1:
+        raise ValueError(f"{len(windows)} spike windows for {len(geometry) - 1} spiking layers")
+    counts = []
+    for k, (name, g) in enumerate(geometry):
+        spikes_in = inputs if k == 0 else windows[k - 1]
+        spikes_out = windows[k] if k < len(windows) else None
+        counts.append(count_layer(name, g, spikes_in, spikes_out))
+    return counts
+
+
+# ------------------------------------------------------------------------------------------------ backends
+
+@dataclass(frozen=True, eq=False)
+class BatchRun:
+    """One batch from a backend: per-layer windows (N, *shape, T) and the predicted classes."""
+
+    windows: list[np.ndarray]
+    predictions: np.ndarray
+
+
+def emulator_batches(net, inputs: np.ndarray, batch_size: int) -> Iterator[BatchRun]:
+    from .sim.emulator import emulate
+
+    for lo in range(0, len(inputs), batch_size):
+        res = emulate(net, inputs[lo:lo + batch_size], record_spikes=True, batch_size=batch_size)
+        yield BatchRun(layer_windows(res.spikes, net.time_steps), np.asarray(res.predictions))
+
+
+def lava_batches(net, inputs: np.ndarray, batch_size: int, workers: int = 1) -> Iterator[BatchRun]:
+    """One Lava run over all samples (one compiled network); its windows are already per layer."""
+    try:
+        from .deploy.lava_run import run_lava_sharded
+    except ImportError:
+        raise SpikeshipError("the Lava backend (spikeship.deploy.lava_run) is not available; "
+                             "use --backend emulator") from None
+    res = run_lava_sharded(net, inputs, workers=workers, record_spikes=True)
+    yield BatchRun(list(res.spikes), np.asarray(res.predictions))
+
+
+BATCH_RUNNERS: dict[str, Callable[..., Iterator[BatchRun]]] = {"emulator": emulator_batches, "lava": lava_batches}
+
+
+# ------------------------------------------------------------------------------------------------ report
+
+def _const(name: str) -> float:
+    return hardware.value(name)
+
+
+def op_energy() -> LoihiOpEnergy:
+    return LoihiOpEnergy(synop_pj=_const("loihi_synop_energy"),
+                         update_active_pj=_const("loihi_neuron_update_active_energy"),
+                         update_idle_pj=_const("loihi_neuron_update_inactive_energy"),
+                         spike_pj=_const("loihi_spike_in_tile_energy"))
+
+
+def core_limits() -> CoreLimits:
+    return CoreLimits(neurons_per_core=int(_const("neurons_per_core")),
+                      synapse_bytes_per_core=int(_const("synaptic_memory_per_core")),
+                      fan_in_axons_per_core=int(_const("fan_in_axons_per_core")),
+                      cores_per_chip=int(_const("cores_per_chip")), weight_bits=int(_const("weight_bits")))
+
+
+def _stats(values) -> dict:
+    mean, std = mean_std(values)
+    return {"mean": mean, "std": std, "total": int(np.sum(values))}
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return a / b if b else None
+
+
+def layer_entry(c: LayerCounts, e: LoihiOpEnergy, limits: CoreLimits) -> dict:
+    """Everything the report says about one layer; energies in pJ per inference (mean over samples)."""
+    g = c.geometry
+    loihi = loihi_energy_pj(c.synops, c.active, c.idle, c.spikes_in, e)
+    terms = {k: float(np.mean(v)) for k, v in loihi_energy_terms_pj(c.synops, c.active, c.idle, c.spikes_in,
+                                                                         e).items()}
+    macs = ann_macs(g)
+    synops_mean = float(np.mean(c.synops))
+    cores = cores_needed(g, limits)
+    entry = {
+        "name": c.name, "kind": g.kind, "in_shape": list(g.in_shape), "shape": list(g.out_shape),
+        "kernel": list(g.kernel), "stride": list(g.stride), "padding": list(g.padding), "groups": g.groups,
+        "neurons": c.neurons, "spiking": c.spiking, "synapses": synapse_count(g),
+        "spikes_in": _stats(c.spikes_in), "spikes": _stats(c.spikes_out),
+        "firing_rate": float(np.mean(c.spikes_out)) / (c.neurons * c.steps),
+        "synops": _stats(c.synops), "neuron_updates": c.updates, "active_updates": _stats(c.active),
+        "ann_macs": macs,
+        "energy_pj": {
+            "loihi": float(np.mean(loihi)), "loihi_std": float(np.std(loihi)), "loihi_terms": terms,
+            "snn_ac_fp32": float(ac_energy_pj(synops_mean, _const("fp32_ac_energy"))),
+            "snn_ac_int8": float(ac_energy_pj(synops_mean, _const("int8_ac_energy"))),
+            "ann_fp32": float(mac_energy_pj(macs, _const("fp32_mac_energy"))),
+            "ann_int8": float(mac_energy_pj(macs, _const("int8_mac_energy"))),
+        },
+        "cores": cores.cores, "cores_by_neurons": cores.by_neurons, "cores_by_memory": cores.by_synapse_memory,
+        "max_fan_in": cores.max_fan_in, "synapse_bytes": cores.synapse_bytes, "exceeded": list(cores.exceeded),
+    }
+    entry["ratios"] = _ratios(entry["energy_pj"], synops_mean, macs)
+    return entry
+
+
+def _ratios(en: dict, synops: float, macs: int) -> dict:
+    return {"synops_per_mac": _ratio(synops, macs),
+            "paper_fp32": _ratio(en["snn_ac_fp32"], en["ann_fp32"]),
+            "paper_int8": _ratio(en["snn_ac_int8"], en["ann_int8"]),
+            "loihi_vs_ann_fp32": _ratio(en["loihi"], en["ann_fp32"]),
+            "loihi_vs_ann_int8": _ratio(en["loihi"], en["ann_int8"])}
+
+
+def build_report(counts: list[LayerCounts], *, time_steps: int, meta: dict,
+                 predictions: np.ndarray | None = None, labels: np.ndarray | None = None) -> dict:
+    """The report as a JSON-ready dict (no timings in it: two backends on the same samples give equal dicts
+    except for ``meta``)."""
+    e, limits = op_energy(), core_limits()
+    layers = [layer_entry(c, e, limits) for c in counts]
+    n = len(counts[0].synops)
+    total_loihi = np.sum([loihi_energy_pj(c.synops, c.active, c.idle, c.spikes_in, e) for c in counts], axis=0)
+    energy = {k: float(sum(layer["energy_pj"][k] for layer in layers))
+              for k in ("loihi", "snn_ac_fp32", "snn_ac_int8", "ann_fp32", "ann_int8")}
+    energy["loihi_std"] = float(np.std(total_loihi))
+    synops = np.sum([c.synops for c in counts], axis=0)
+    macs = sum(layer["ann_macs"] for layer in layers)
+    cores = sum(layer["cores"] for layer in layers)
+    exceeded = [f"{layer['name']}: {x}" for layer in layers for x in layer["exceeded"]]
+    if cores > limits.cores_per_chip:
+        exceeded.append(f"network: {cores} cores > {limits.cores_per_chip} per chip")
+    spiking = len(counts) - 1
+    totals = {
+        "samples": n, "input_events": _stats(counts[0].spikes_in),
+        "spikes": _stats(np.sum([c.spikes_out for c in counts], axis=0)),
+        "synops": _stats(synops), "neuron_updates": sum(c.updates for c in counts),
+        "active_updates": _stats(np.sum([c.active for c in counts], axis=0)),
+        "ann_macs": macs, "energy_pj": energy, "ratios": _ratios(energy, float(np.mean(synops)), macs),
+        "cores": cores, "exceeded": exceeded,
+        "latency_steps": time_steps, "pipeline_depth_steps": spiking + 1,
+    }
+    if predictions is not None and labels is not None:
+        totals["accuracy"] = float(np.mean(np.asarray(predictions) == np.asarray(labels)))
+        totals["correct"] = int(np.sum(np.asarray(predictions) == np.asarray(labels)))
+    return {"version": REPORT_VERSION, "meta": meta, "time_steps": time_steps, "layers": layers,
+            "totals": totals, "constants": [constant_entry(name) for name in CONSTANTS],
+            "assumptions": list(ASSUMPTIONS)}
+
+
+def constant_entry(name: str) -> dict:
+    c = hardware.lookup(name)
+    return {"name": c.name, "value": c.value, "unit": c.unit, "source": c.source, "note": c.note}
+
+
+def counts_only(report: dict) -> dict:
+    """The part of a report that must be identical between backends run on the same samples."""
+    return {k: v for k, v in report.items() if k != "meta"}
+
+
+# ------------------------------------------------------------------------------------------------ output
+
+def _write_atomic(path: Path, write: Callable[[str], None]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _text_writer(text: str) -> Callable[[str], None]:
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            f.write(text)
+    return write
+
+
+def _fmt(x: float, digits: int = 3) -> str:
+    if x is None:
+        return "-"
+    if x == 0:
+        return "0"
+    if abs(x) >= 1000 or abs(x) < 0.01:
+        return f"{x:.{digits}g}" if abs(x) < 1e6 else f"{x:.{digits}e}"
+    return f"{x:.{digits}g}"
+
+
+def _nj(pj: float) -> str:
+    return f"{pj / 1000:,.2f}"
+
+
+def render_markdown(report: dict) -> str:
+    """The human-readable report: per-layer table, totals, constants with sources, assumptions."""
+    meta, totals, T = report["meta"], report["totals"], report["time_steps"]
+    lines = [f"# spikeship report: {meta.get('net', '?')}", ""]
+    lines.append(f"Backend **{meta.get('backend')}**, data set {meta.get('dataset')} ({meta.get('split')} split), "
+                 f"{totals['samples']} samples, T = {T} steps per inference. Counts are per inference "
+                 "(mean +- std over samples); energies in nJ per inference.")
+    if "accuracy" in totals:
+        lines.append(f"Accuracy on these samples: {100 * totals['accuracy']:.2f}% "
+                     f"({totals['correct']}/{totals['samples']}).")
+    ev = totals["input_events"]
+    lines += ["", f"Input events: {ev['mean']:.1f} +- {ev['std']:.1f} per inference.", "",
+              "| layer | shape | neurons | spikes | rate | SynOps | updates (active) | Loihi nJ | ANN MACs | "
+              "ANN FP32 nJ | ANN INT8 nJ | Loihi/ANN INT8 | AC/MAC FP32 | cores | exceeded |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for layer in report["layers"]:
+        en, r = layer["energy_pj"], layer["ratios"]
+        sp = layer["spikes"]
+        spikes = f"{sp['mean']:.1f} +- {sp['std']:.1f}" if layer["spiking"] else "(readout)"
+        lines.append(
+            f"| {layer['name']} | {'x'.join(map(str, layer['shape']))} | {layer['neurons']:,} | {spikes} | "
+            f"{layer['firing_rate']:.4f} | {layer['synops']['mean']:,.0f} | {layer['neuron_updates']:,} "
+            f"({layer['active_updates']['mean']:,.0f}) | {_nj(en['loihi'])} | {layer['ann_macs']:,} | "
+            f"{_nj(en['ann_fp32'])} | {_nj(en['ann_int8'])} | {_fmt(r['loihi_vs_ann_int8'])} | "
+            f"{_fmt(r['paper_fp32'])} | {layer['cores']} | {'; '.join(layer['exceeded']) or '-'} |")
+    en, r = totals["energy_pj"], totals["ratios"]
+    sp = totals["spikes"]
+    lines.append(
+        f"| **total** | | {sum(x['neurons'] for x in report['layers']):,} | {sp['mean']:.1f} +- {sp['std']:.1f} | | "
+        f"{totals['synops']['mean']:,.0f} | {totals['neuron_updates']:,} ({totals['active_updates']['mean']:,.0f}) | "
+        f"{_nj(en['loihi'])} | {totals['ann_macs']:,} | {_nj(en['ann_fp32'])} | {_nj(en['ann_int8'])} | "
+        f"{_fmt(r['loihi_vs_ann_int8'])} | {_fmt(r['paper_fp32'])} | {totals['cores']} | "
+        f"{'; '.join(totals['exceeded']) or '-'} |")
+    terms = {k: sum(layer["energy_pj"]["loihi_terms"][k] for layer in report["layers"])
+             for k in ("synops", "updates", "spikes")}
+    lines += [
+        "", "## Energy per inference, two estimates", "",
+        f"- Loihi table (SynOps x E_synop + neuron updates x E_active/E_idle + spike traffic): "
+        f"**{_nj(en['loihi'])} nJ** (+- {_nj(en['loihi_std'])}); of which SynOps {_nj(terms['synops'])}, "
+        f"neuron updates {_nj(terms['updates'])}, spike traffic {_nj(terms['spikes'])}.",
+        f"- Common SNN-paper estimate (SynOps x E_AC vs MACs x E_MAC): SNN {_nj(en['snn_ac_fp32'])} nJ vs ANN "
+        f"{_nj(en['ann_fp32'])} nJ in FP32 (ratio {_fmt(r['paper_fp32'])}); SNN {_nj(en['snn_ac_int8'])} nJ vs "
+        f"ANN {_nj(en['ann_int8'])} nJ in INT8 (ratio {_fmt(r['paper_int8'])}).",
+        f"- Loihi-table SNN vs ANN: {_fmt(r['loihi_vs_ann_fp32'])}x the FP32 ANN, "
+        f"{_fmt(r['loihi_vs_ann_int8'])}x the INT8 ANN. SynOps per ANN MAC: {_fmt(r['synops_per_mac'])}.",
+        f"- Latency: {T} time steps per inference (the decision is read at the end of the window); pipeline "
+        f"depth {totals['pipeline_depth_steps']} steps (one per synapse layer, readout included).",
+        f"- Resources: {totals['cores']} Loihi cores (lower bound); "
+        f"{'limits exceeded: ' + '; '.join(totals['exceeded']) if totals['exceeded'] else 'no limit exceeded'}.",
+        "", "## Constants", "", "| constant | value | unit | source | note |", "|---|---|---|---|---|"]
+    for c in report["constants"]:
+        lines.append(f"| {c['name']} | {c['value']:,} | {c['unit']} | {c['source']} | {c['note']} |")
+    lines += ["", "## Assumptions", ""] + [f"- {a}" for a in report["assumptions"]] + [""]
+    return "\n".join(lines)
+
+
+def plot_energy(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    layers = report["layers"]
+    names = [layer["name"] for layer in layers]
+    x = np.arange(len(layers))
+    series = [("Loihi table", "loihi"), ("SNN AC FP32", "snn_ac_fp32"), ("ANN MAC FP32", "ann_fp32"),
+              ("ANN MAC INT8", "ann_int8")]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.2))
+    width = 0.8 / len(series)
+    for i, (label, key) in enumerate(series):
+        vals = [max(layer["energy_pj"][key] / 1000, 1e-6) for layer in layers]
+        ax1.bar(x + (i - (len(series) - 1) / 2) * width, vals, width, label=label)
+    ax1.set_yscale("log")
+    ax1.set_xticks(x, names, rotation=30)
+    ax1.set_ylabel("nJ per inference (log)")
+    ax1.set_title("Energy per layer: Loihi table vs paper-style estimates")
+    ax1.legend(fontsize=8)
+    bottom = np.zeros(len(layers))
+    for label, key in (("SynOps", "synops"), ("neuron updates", "updates"), ("spike traffic", "spikes")):
+        vals = np.array([layer["energy_pj"]["loihi_terms"][key] / 1000 for layer in layers])
+        ax2.bar(x, vals, 0.6, bottom=bottom, label=label)
+        bottom += vals
+    ax2.set_xticks(x, names, rotation=30)
+    ax2.set_ylabel("nJ per inference")
+    ax2.set_title("Loihi-table estimate by term")
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    _write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
+
+
+def plot_raster(inputs: np.ndarray, windows: list[np.ndarray], names: list[str], path: Path,
+                title: str = "") -> None:
+    """One sample: input events and every layer's spikes (neuron index vs step), one panel each."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("input", inputs)] + list(zip(names, windows))
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 3.6), squeeze=False)
+    for ax, (name, s) in zip(axes[0], panels):
+        flat = s.reshape(-1, s.shape[-1])
+        neuron, step = np.nonzero(flat)
+        ax.scatter(step, neuron, s=2, marker="|", color="k", linewidths=0.6)
+        ax.set_xlim(-0.5, flat.shape[1] - 0.5)
+        ax.set_ylim(-0.5, flat.shape[0] - 0.5)
+        ax.set_title(f"{name}\n{len(neuron)} spikes", fontsize=9)
+        ax.set_xlabel("step")
+    axes[0][0].set_ylabel("neuron (flattened C, H, W)")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    _write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
+
+
+def write_report(report: dict, out_dir: Path, raster: tuple[np.ndarray, list[np.ndarray]] | None) -> dict:
+    """Write report.json, report.md, energy.png and (given one sample's spikes) raster.png; return paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out_dir / "report.json", "md": out_dir / "report.md", "energy": out_dir / "energy.png"}
+    _write_atomic(paths["json"], _text_writer(json.dumps(report, indent=1) + "\n"))
+    _write_atomic(paths["md"], _text_writer(render_markdown(report)))
+    plot_energy(report, paths["energy"])
+    if raster is not None:
+        paths["raster"] = out_dir / "raster.png"
+        names = [layer["name"] for layer in report["layers"] if layer["spiking"]]
+        plot_raster(raster[0], raster[1], names, paths["raster"],
+                    title=f"one sample, {report['meta'].get('backend')} backend")
+    return paths
+
+
+# ------------------------------------------------------------------------------------------------ stage
+
+@dataclass(frozen=True, eq=False)
+class ReportResult:
+    report: dict
+    paths: dict
+    seconds: float
+
+
+def report_on_inputs(net, inputs: np.ndarray, labels: np.ndarray | None, backend: str, meta: dict,
+                     batch_size: int = 64) -> tuple[dict, tuple[np.ndarray, list[np.ndarray]]]:
+    """Run ``inputs`` through ``backend`` in batches and count; returns the report and sample 0's spikes."""
+    from .sim.emulator import check_inputs
+
+    x = check_inputs(net, inputs)
+    geometry = network_geometry(net)
+    parts: list[list[LayerCounts]] = []
+    predictions = []
+    raster = None
+    for run in BATCH_RUNNERS[backend](net, x, batch_size):
+        lo = sum(len(p[0].synops) for p in parts)
+        batch = x[lo:lo + len(run.predictions)]
+        parts.append(count_network(geometry, batch, run.windows))
+        predictions.append(run.predictions)
+        if raster is None:
+            raster = (batch[0], [w[0] for w in run.windows])
+    counts = [concat_counts([p[k] for p in parts]) for k in range(len(geometry))]
+    preds = np.concatenate(predictions)
+    report = build_report(counts, time_steps=net.time_steps, meta=meta, predictions=preds, labels=labels)
+    return report, raster
+
+
+def run_report(cfg: ReportConfig) -> ReportResult:
+    """The whole stage: read the file, load the samples, run the backend, count, write."""
+    from .sim.netfile import read_net
+    from .train.data import load_dataset
+
+    start = time.perf_counter()
+    net = read_net(cfg.net)
+    if cfg.time_steps is not None and cfg.time_steps != net.time_steps:
+        raise SpikeshipError(f"{cfg.net} runs {net.time_steps} time steps; --time-steps {cfg.time_steps} differs")
+    ds = load_dataset(cfg.dataset, cfg.data_dir, net.time_steps, cfg.split, downsample=cfg.downsample,
+                      max_samples=cfg.samples)
+    inputs = ds.spikes.numpy()
+    labels = ds.labels.numpy()
+    meta = {"net": str(cfg.net), "backend": cfg.backend, "dataset": cfg.dataset, "split": cfg.split,
+            "sample_indices": [int(i) for i in ds.indices]}
+    report, raster = report_on_inputs(net, inputs, labels, cfg.backend, meta, cfg.batch_size)
+    paths = write_report(report, Path(cfg.out), raster)
+    return ReportResult(report, paths, time.perf_counter() - start)
+
+
+def summary_lines(report: dict) -> list[str]:
+    """A few lines for the terminal."""
+    t = report["totals"]
+    en, r = t["energy_pj"], t["ratios"]
+    lines = [f"{t['samples']} samples, T = {report['time_steps']}: {t['spikes']['mean']:.1f} spikes, "
+             f"{t['synops']['mean']:,.0f} SynOps, {t['input_events']['mean']:.1f} input events per inference"]
+    if "accuracy" in t:
+        lines.append(f"accuracy {100 * t['accuracy']:.2f}% ({t['correct']}/{t['samples']})")
+    lines.append(f"energy per inference: Loihi table {_nj(en['loihi'])} nJ; ANN {_nj(en['ann_fp32'])} nJ FP32, "
+                 f"{_nj(en['ann_int8'])} nJ INT8 (Loihi/ANN INT8 {_fmt(r['loihi_vs_ann_int8'])}, "
+                 f"AC/MAC FP32 {_fmt(r['paper_fp32'])})")
+    lines.append(f"cores: {t['cores']}; {'exceeded: ' + '; '.join(t['exceeded']) if t['exceeded'] else 'no limit exceeded'}")
+    return lines
+
+
+__all__ = ["ReportConfig", "run_report", "report_on_inputs", "build_report", "count_network", "network_geometry",
+           "layer_windows", "render_markdown", "write_report", "counts_only", "summary_lines"]

@@ -1,0 +1,40 @@
+"""`spikeship report`: flags and dispatch only; the stage is :mod:`spikeship.report`."""
+
+from __future__ import annotations
+
+import argparse
+
+from .report import BACKENDS, ReportConfig, run_report, summary_lines
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from .train.data import add_data_arguments
+
+    parser.add_argument("net", metavar="model.net", help="an exported spikeship .net file")
+    add_data_arguments(parser)
+    parser.set_defaults(time_steps=None)  # the file's T unless given (then it must match)
+    parser.add_argument("--split", choices=("train", "test"), default="test")
+    parser.add_argument("--samples", type=int, default=None, metavar="N",
+                        help="number of samples (default: the whole split)")
+    parser.add_argument("--backend", choices=BACKENDS, default="emulator",
+                        help="where the spikes come from (default: emulator; both give the same counts)")
+    parser.add_argument("--out", metavar="DIR", default="report",
+                        help="folder for report.json, report.md, energy.png, raster.png (default: report)")
+    parser.add_argument("--batch-size", type=int, default=64, metavar="B", help=argparse.SUPPRESS)
+
+
+def config_from_args(args) -> ReportConfig:
+    return ReportConfig(net=args.net, out=args.out, backend=args.backend, dataset=args.dataset,
+                        data_dir=args.data_dir, split=args.split, samples=args.samples,
+                        downsample=args.sensor_downsample, time_steps=args.time_steps,
+                        batch_size=args.batch_size)
+
+
+def run(args) -> int:
+    result = run_report(config_from_args(args))
+    for line in summary_lines(result.report):
+        print(line)
+    for kind, path in result.paths.items():
+        print(f"{kind:>7}: {path}")
+    print(f"report took {result.seconds:.1f} s")
+    return 0
