@@ -1,0 +1,291 @@
+"""Run a ``.net`` file in Lava's fixed-point CPU simulator: many samples per compiled network.
+
+The graph: a ``RingBuffer`` source holding a chunk of samples back to back -> ``netx.hdf5.Network``
+(reset every ``T`` steps, offsets from :mod:`spikeship.sim.layout`) -> a Lava ``Dense`` with the readout
+weights -> :class:`TwoReadout`; one ``RingBuffer`` sink per spiking layer. It is compiled once; between
+``run`` calls the next chunk of samples is written into the source (``data.set``) and the sinks and the
+readout's ``results`` are read. The network is always stopped, also on errors and Ctrl-C.
+
+``--workers K`` shards the samples over K processes (fork, non-daemonic: Lava forks its own processes),
+each with its own network; results are merged in sample order.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue as queue_mod
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ..errors import SpikeshipError
+from ..sim import layout
+from ..sim.emulator import check_inputs, lava_dense_params
+from ..sim.netfile import NetSpec, read_net
+
+#: sink/source memory per chunk is about (neurons of all layers) * chunk_samples * T int32 values
+MAX_CHUNK_VALUES = 32_000_000
+
+
+@dataclass(frozen=True, eq=False)
+class LavaResult:
+    """``counts``: ``(N, L)`` spikes of each layer in its window. ``readout``: ``(N, classes)`` int64 TWO
+    accumulators. ``spikes[k]``: ``(N, *shape, T)`` uint8, layer k's window, i.e. the canonical ``s_k`` at
+    local steps ``[k, k + T)`` (None unless recorded). ``steps``: simulated steps. ``wall_s``: seconds
+    including compile and teardown."""
+
+    counts: np.ndarray
+    readout: np.ndarray
+    predictions: np.ndarray
+    spikes: list | None
+    steps: int
+    wall_s: float
+
+
+def _chunk_samples(net: NetSpec, requested: int) -> int:
+    neurons = sum(int(np.prod(s)) for s in net.layer_shapes) + int(np.prod(net.feed_shape))
+    cap = max(1, MAX_CHUNK_VALUES // max(1, neurons * net.time_steps))
+    return max(1, min(requested, cap))
+
+
+def run_lava(net: NetSpec | str, inputs, *, record_spikes: bool = False, chunk_samples: int = 32,
+             progress: Callable[[int], None] | None = None) -> LavaResult:
+    """Run ``inputs`` ``(N, *input_shape, T)`` (binary) through Lava, one compiled network for all."""
+    if not isinstance(net, NetSpec):
+        net = read_net(net)
+    x = check_inputs(net, inputs)
+    from lava.lib.dl import netx
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.dense.process import Dense
+    from lava.proc.io.sink import RingBuffer as Sink
+    from lava.proc.io.source import RingBuffer as Source
+
+    from .procs.two_readout import TwoReadout
+
+    t0 = time.perf_counter()
+    n, T, L = x.shape[0], net.time_steps, net.num_layers
+    if n == 0:
+        raise SpikeshipError("no samples to run")
+    b = _chunk_samples(net, chunk_samples)
+    bt = b * T
+    total = layout.lava_steps(n, T, L)
+    in_shape = tuple(net.feed_shape)
+    # the whole input stream in Lava layout, zero after the last sample
+    stream_len = -(-total // bt) * bt
+    stream = np.zeros(layout.to_lava_layout(in_shape, np.zeros(in_shape + (1,))).shape[:-1] + (stream_len,),
+                      np.int32)
+    for j in range(n):
+        stream[..., j * T:(j + 1) * T] = layout.to_lava_layout(in_shape, x[j])
+
+    shapes = net.layer_shapes
+    per_step = [np.zeros(total, np.int64) for _ in shapes]
+    raw = [np.zeros(s + (total,), np.uint8) for s in shapes] if record_spikes else None
+    readout = np.zeros((n, net.num_classes), np.int64)
+    w_r, bits_r, exp_r = lava_dense_params(net.readout_weight)
+
+    network = None
+    try:
+        input_shape = layout.to_lava_layout(in_shape, np.zeros(in_shape + (1,))).shape[:-1]
+        network = netx.hdf5.Network(net_config=net.path, reset_interval=T, reset_offset=layout.RESET_OFFSET,
+                                    input_shape=input_shape if len(in_shape) == 3 else None)
+        source = Source(data=stream[..., :bt])
+        source.s_out.connect(network.inp)
+        sinks = []
+        for lyr in network.layers:
+            sink = Sink(shape=lyr.out.shape, buffer=bt)
+            lyr.out.connect(sink.a_in)
+            sinks.append(sink)
+        dense = Dense(weights=w_r, weight_exp=exp_r, num_weight_bits=bits_r)
+        last_out = network.out
+        if len(shapes[-1]) == 3:  # WHC -> CHW flatten, as netx does before a dense layer
+            last_out = last_out.transpose([2, 1, 0]).flatten()
+        last_out.connect(dense.s_in)
+        two = TwoReadout(num_classes=net.num_classes, two_weights=net.two_weights, buffer=b,
+                         offset=layout.SYNAPSE_DELAY)
+        dense.a_out.connect(two.a_in)
+        cfg = Loihi2SimCfg(select_tag="fixed_pt")
+        done = 0
+        for g0 in range(0, total, bt):
+            length = min(bt, total - g0)
+            if g0:
+                source.data.set(stream[..., g0:g0 + bt])
+            network.run(condition=RunSteps(num_steps=length), run_cfg=cfg)
+            for k, sink in enumerate(sinks):
+                data = layout.from_lava_layout(shapes[k], sink.data.get()[..., :length])
+                per_step[k][g0:g0 + length] = data.reshape(-1, length).sum(0)
+                if raw is not None:
+                    raw[k][..., g0:g0 + length] = data
+            last = g0 + length - 1
+            finished = [j for j in range(done, n) if layout.readout_done_step(j, T) <= last]
+            if finished:
+                results = two.results.get()
+                for j in finished:
+                    readout[j] = results[j % b]
+                if progress is not None:
+                    progress(len(finished))
+                done = finished[-1] + 1
+    except RuntimeError as e:
+        detail = _actor_errors(network)
+        raise RuntimeError(f"Lava run failed: {detail or e}") from None
+    finally:
+        if network is not None:
+            _stop(network)
+    counts = np.zeros((n, L), np.int64)
+    spikes = [np.zeros((n,) + s + (T,), np.uint8) for s in shapes] if record_spikes else None
+    for j in range(n):
+        for k in range(L):
+            lo, hi = layout.layer_window(j, k, T)
+            counts[j, k] = per_step[k][lo:hi].sum()
+            if spikes is not None:
+                spikes[k][j] = raw[k][..., lo:hi]
+    return LavaResult(counts=counts, readout=readout, predictions=readout.argmax(1), spikes=spikes,
+                      steps=total, wall_s=time.perf_counter() - t0)
+
+
+def _actors(network) -> list:
+    runtime = getattr(network, "_runtime", None)
+    infrastructure = getattr(runtime, "_messaging_infrastructure", None)
+    return list(getattr(infrastructure, "actors", []) or [])
+
+
+def _actor_errors(network) -> str:
+    """The last line of the first traceback a Lava process reported (Lava only logs them at INFO)."""
+    for actor in _actors(network):
+        exc = getattr(actor, "exception", None)
+        if exc:
+            lines = [line for line in str(exc[1]).strip().splitlines() if line.strip()]
+            if os.environ.get("SPIKESHIP_DEBUG"):
+                print(exc[1])
+            return lines[-1] if lines else str(exc)
+    return ""
+
+
+def _alive(actor) -> bool:
+    try:
+        return actor.is_alive()
+    except ValueError:  # a process object Lava already closed
+        return False
+
+
+def _stop(network, timeout_s: float = 30.0) -> None:
+    """Stop the network and make sure none of Lava's processes outlives it.
+
+    ``Runtime.stop()`` sends STOP to every process and waits for each answer; after a process died (an
+    exception in a model) it would wait forever (also from every process object's ``__del__``). So: a
+    normal ``stop()`` only while all processes live (bounded by a timeout), then any survivor is terminated,
+    the shared memory is released, and the runtime is detached from the process objects."""
+    runtime = getattr(network, "_runtime", None)
+    try:
+        if runtime is not None:
+            actors = _actors(network)
+            if actors and all(_alive(a) for a in actors):
+                stopper = threading.Thread(target=network.stop, daemon=True)
+                stopper.start()
+                stopper.join(timeout_s)
+            for actor in _actors(network):
+                if _alive(actor):
+                    actor.terminate()
+                    actor.join(timeout=5)
+                if _alive(actor):
+                    actor.kill()
+                    actor.join()
+            infrastructure = getattr(runtime, "_messaging_infrastructure", None)
+            smm = getattr(infrastructure, "smm", None)
+            if smm is not None:
+                try:
+                    smm.shutdown()
+                except Exception:  # noqa: BLE001 - already shut down by a clean stop()
+                    pass
+            runtime._is_started = False
+            executable = getattr(runtime, "_executable", None)
+            for proc in list(getattr(executable, "process_list", []) or []):
+                proc._runtime = None
+            network._runtime = None
+    finally:
+        try:
+            network.net_config.f.close()  # netx keeps the .net file open while the network lives
+        except Exception:  # noqa: BLE001 - closing a file that is already closed is fine
+            pass
+
+
+class _Terminated(Exception):
+    pass
+
+
+def _raise_terminated(signum, frame):  # noqa: ARG001
+    raise _Terminated()
+
+
+def _worker(index: int, path: str, inputs: np.ndarray, kwargs: dict, out: "mp.Queue") -> None:
+    signal.signal(signal.SIGTERM, _raise_terminated)  # so `finally` stops this worker's Lava network
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and terminates us
+    try:
+        result = run_lava(path, inputs, progress=lambda k: out.put(("progress", index, k)), **kwargs)
+        out.put(("result", index, result))
+    except _Terminated:
+        pass
+    except BaseException as e:  # noqa: BLE001 - reported to the parent, which raises it
+        out.put(("error", index, f"{type(e).__name__}: {e}"))
+
+
+def run_lava_sharded(net: NetSpec | str, inputs, *, workers: int = 1, record_spikes: bool = False,
+                     chunk_samples: int = 32, progress: Callable[[int], None] | None = None) -> LavaResult:
+    """:func:`run_lava` over ``workers`` processes, each with its own network on a contiguous shard."""
+    if not isinstance(net, NetSpec):
+        net = read_net(net)
+    x = check_inputs(net, inputs)
+    workers = max(1, min(int(workers), x.shape[0]))
+    kwargs = dict(record_spikes=record_spikes, chunk_samples=chunk_samples)
+    if workers == 1:
+        return run_lava(net, x, progress=progress, **kwargs)
+    t0 = time.perf_counter()
+    bounds = np.linspace(0, x.shape[0], workers + 1).astype(int)
+    ctx = mp.get_context("fork")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(i, net.path, x[bounds[i]:bounds[i + 1]], kwargs, out),
+                         daemon=False) for i in range(workers)]
+    results: dict[int, LavaResult] = {}
+    try:
+        for p in procs:
+            p.start()
+        while len(results) < workers:
+            try:
+                kind, index, payload = out.get(timeout=1.0)
+            except queue_mod.Empty:
+                dead = [i for i, p in enumerate(procs) if not p.is_alive() and i not in results]
+                if dead and out.empty():
+                    raise SpikeshipError(f"Lava worker {dead[0]} exited without a result "
+                                         f"(exit code {procs[dead[0]].exitcode})")
+                continue
+            if kind == "progress":
+                if progress is not None:
+                    progress(payload)
+            elif kind == "result":
+                results[index] = payload
+            else:
+                raise SpikeshipError(f"Lava worker {index} failed: {payload}")
+    finally:
+        for p in procs:
+            if p.is_alive() and p.pid is not None and p.pid != os.getpid():
+                p.terminate()
+        for p in procs:
+            if p.pid is not None:
+                p.join(timeout=30)
+                if p.is_alive():
+                    p.kill()
+                    p.join()
+        out.close()
+    parts = [results[i] for i in range(workers)]
+    spikes = None
+    if record_spikes:
+        spikes = [np.concatenate([r.spikes[k] for r in parts]) for k in range(net.num_layers)]
+    readout = np.concatenate([r.readout for r in parts])
+    return LavaResult(counts=np.concatenate([r.counts for r in parts]), readout=readout,
+                      predictions=readout.argmax(1), spikes=spikes, steps=sum(r.steps for r in parts),
+                      wall_s=time.perf_counter() - t0)

@@ -1,0 +1,196 @@
+"""Batched integer emulator of the deployed graph, bit-exact with Lava's fixed-point CPU models.
+
+It reads only the ``.net`` file (through :mod:`spikeship.sim.netfile`) and reproduces, operation by
+operation, what ``Loihi2SimCfg(select_tag='fixed_pt')`` runs for a netx network plus the TWO readout:
+
+* netx Dense: weights go through netx's ``optimize_weight_bits`` and the Dense model's ``clip_weights`` /
+  ``truncate_weights`` (Lava's own pure functions, called here so the effective weights cannot drift); the
+  accumulated input is shifted by the weight exponent (``>>`` floors, as numpy's does) and sent as int32.
+* netx Conv: plain integer convolution (groups included; pooling is a depthwise conv), wrapped to signed
+  24 bits like ``signed_clamp``; the weight exponent is not applied (Lava's conv model ignores it).
+* CUBA neuron (``PyLifResetModelBitAcc``): ``u = wrap24(round0(u * (4096 - iDecay) / 4096) + (a << 6))``,
+  ``v = clip(round0(v * (4096 - vDecay) / 4096) + u, +-(2**23 - 1))``, spike when ``v > vThMant << 6``,
+  then ``v = 0``; ``round0`` is a right shift of the magnitude (rounds toward zero).
+
+Synaptic sums are computed with torch in float64 and converted back to int64: every operand is an integer
+and every partial sum stays far below 2**53 (binary spikes, |weights| <= 2**9, fan-in < 2**20), so the
+float result is exact, and BLAS/conv kernels make it fast. The neuron arithmetic is int64.
+
+The emulator simulates every sample in isolation for ``T + L`` steps (see :mod:`spikeship.sim.layout`),
+which contains both PyTorch's view of each layer and Lava's window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..errors import SpikeshipError
+from . import layout
+from .netfile import ConvLayer, CubaParams, DenseLayer, NetSpec
+
+UV_BITS = 24
+DECAY_SHIFT = 12
+DECAY_UNITY = 1 << DECAY_SHIFT
+ACT_SHIFT = 6
+VTH_SHIFT = 6
+_MAX_UV = 1 << (UV_BITS - 1)
+
+
+@dataclass(frozen=True)
+class CubaState:
+    """Current and voltage of a population, int64 tensors of the population's shape (batch first)."""
+
+    u: torch.Tensor
+    v: torch.Tensor
+
+    @staticmethod
+    def zeros(shape: tuple[int, ...]) -> "CubaState":
+        return CubaState(torch.zeros(shape, dtype=torch.int64), torch.zeros(shape, dtype=torch.int64))
+
+
+def wrap_int32(x: torch.Tensor) -> torch.Tensor:
+    """Two's-complement wrap to int32 (what storing into an int32 array or channel does)."""
+    return ((x + (1 << 31)) % (1 << 32)) - (1 << 31)
+
+
+def signed_wrap(x: torch.Tensor, bits: int) -> torch.Tensor:
+    """``lava.proc.conv.utils.signed_clamp``: wrap to a signed ``bits``-bit value."""
+    base = 1 << bits
+    return (x + base // 2) % base - base // 2
+
+
+def _decay(x: torch.Tensor, decay: int) -> torch.Tensor:
+    prod = x * (DECAY_UNITY - decay)
+    return torch.sign(prod) * (torch.abs(prod) >> DECAY_SHIFT)
+
+
+def cuba_step(a_in: torch.Tensor, state: CubaState, p: CubaParams) -> tuple[torch.Tensor, CubaState]:
+    """One step of Lava's bit-accurate CUBA neuron: int synaptic input -> (bool spikes, new state)."""
+    current = wrap_int32(_decay(state.u, p.i_decay) + wrap_int32(a_in << ACT_SHIFT))
+    wrapped = torch.where(current > _MAX_UV, current - 2 * _MAX_UV, current)
+    current = torch.where(wrapped <= -_MAX_UV, current + 2 * _MAX_UV, wrapped)
+    voltage = torch.clamp(_decay(state.v, p.v_decay) + current, -_MAX_UV + 1, _MAX_UV - 1)
+    spikes = voltage > (p.vth_mant << VTH_SHIFT)
+    voltage = torch.where(spikes, torch.zeros_like(voltage), voltage)
+    return spikes, CubaState(current, voltage)
+
+
+def lava_dense_params(weight: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """What netx hands to Lava's Dense for a dense weight: ``(weights, num_weight_bits, weight_exp)``."""
+    from lava.lib.dl.netx.utils import optimize_weight_bits
+
+    w, num_bits, exponent, _ = optimize_weight_bits(np.asarray(weight).astype(int))
+    return np.asarray(w), int(num_bits), int(exponent)
+
+
+def lava_dense_weights(weight: np.ndarray) -> tuple[np.ndarray, int]:
+    """The integer weights and exponent Lava's bit-accurate Dense applies to a netx dense weight."""
+    from lava.utils.weightutils import clip_weights, determine_sign_mode, truncate_weights
+
+    w, num_bits, exponent = lava_dense_params(weight)
+    mode = determine_sign_mode(w)
+    w = truncate_weights(clip_weights(w, mode, num_bits=8), mode, num_bits)
+    return np.asarray(w, dtype=np.int64), exponent
+
+
+def shift_exponent(x: torch.Tensor, exponent: int) -> torch.Tensor:
+    return x << exponent if exponent > 0 else x >> -exponent
+
+
+class _Synapse:
+    """One layer's synapse as a callable on float64 spikes (batch first) returning int64 input."""
+
+    def __init__(self, layer) -> None:
+        self.layer = layer
+        if isinstance(layer, DenseLayer):
+            w, self.exponent = lava_dense_weights(layer.weight)
+            self.weight = torch.from_numpy(w.astype(np.float64)).T.contiguous()
+        else:
+            self.weight = torch.from_numpy(layer.weight.astype(np.float64))
+
+    def __call__(self, spikes: torch.Tensor) -> torch.Tensor:
+        if isinstance(self.layer, DenseLayer):
+            acc = (spikes.reshape(spikes.shape[0], -1) @ self.weight).round().to(torch.int64)
+            return wrap_int32(shift_exponent(acc, self.exponent))
+        lyr: ConvLayer = self.layer
+        acc = torch.nn.functional.conv2d(spikes, self.weight, stride=lyr.stride, padding=lyr.padding,
+                                         dilation=lyr.dilation, groups=lyr.groups)
+        return signed_wrap(acc.round().to(torch.int64), UV_BITS)
+
+
+@dataclass(frozen=True, eq=False)
+class EmulatorResult:
+    """Per-sample results. ``spikes[k]``: canonical ``s_k`` of layer k, ``(N, *shape, T + L)`` uint8 (None
+    unless recorded). ``counts``: ``(N, L)`` spikes in Lava's window of each layer (what the chip emits
+    for that sample). ``readout_steps``: ``(N, classes, T)`` integer readout input ``r_t``.
+    ``readout``: ``(N, classes)`` int64 TWO accumulators. ``predictions``: ``(N,)`` argmax."""
+
+    spikes: list | None
+    counts: np.ndarray
+    readout_steps: np.ndarray
+    readout: np.ndarray
+    predictions: np.ndarray
+
+
+def check_inputs(net: NetSpec, inputs) -> np.ndarray:
+    """Inputs as an ``(N, *feed_shape, T)`` uint8 array of binary spikes, or a one-line error."""
+    x = inputs.detach().cpu().numpy() if isinstance(inputs, torch.Tensor) else np.asarray(inputs)
+    feed = net.feed_shape
+    expected = tuple(feed) + (net.time_steps,)
+    if x.ndim >= 3 and len(feed) == 1 and x.shape[-1] == net.time_steps \
+            and tuple(x.shape[1:-1]) in (tuple(net.input_shape), feed):
+        x = x.reshape(x.shape[0], -1, x.shape[-1])  # (N, C, H, W, T) into a dense first layer: CHW order
+    if x.ndim != len(expected) + 1 or tuple(x.shape[1:]) != expected:
+        raise SpikeshipError(f"input shape {tuple(x.shape[1:])} does not match the network input {expected} "
+                             f"(input {tuple(net.input_shape)}, T={net.time_steps})")
+    if x.size and not np.all((x == 0) | (x == 1)):
+        raise SpikeshipError("input must be binary spikes (0/1); got other values")
+    return x.astype(np.uint8)
+
+
+def emulate(net: NetSpec, inputs, *, record_spikes: bool = True, batch_size: int = 512,
+            progress: Callable[[int], None] | None = None) -> EmulatorResult:
+    """Run every sample of ``inputs`` ``(N, *input_shape, T)`` through the integer graph of ``net``."""
+    x = check_inputs(net, inputs)
+    n, T, L = x.shape[0], net.time_steps, net.num_layers
+    steps = layout.isolated_steps(T, L)
+    synapses = [_Synapse(layer) for layer in net.layers]
+    readout_w, readout_exp = lava_dense_weights(net.readout_weight)
+    readout_w = torch.from_numpy(readout_w.astype(np.float64)).T.contiguous()
+    shapes = net.layer_shapes
+    spikes = [np.zeros((n,) + s + (steps,), np.uint8) for s in shapes] if record_spikes else None
+    counts = np.zeros((n, L), np.int64)
+    readout_steps = np.zeros((n, net.num_classes, T), np.int64)
+    with torch.no_grad():
+        for lo in range(0, n, batch_size):
+            hi = min(n, lo + batch_size)
+            xb = torch.from_numpy(x[lo:hi]).to(torch.float64)
+            b = hi - lo
+            states = [CubaState.zeros((b,) + s) for s in shapes]
+            prev = [torch.zeros((b,) + s, dtype=torch.float64) for s in shapes]
+            zero_in = torch.zeros((b,) + tuple(net.feed_shape), dtype=torch.float64)
+            for tau in range(steps):
+                new = []
+                for k, syn in enumerate(synapses):
+                    src = (xb[..., tau] if tau < T else zero_in) if k == 0 else prev[k - 1]
+                    s, states[k] = cuba_step(syn(src), states[k], net.layers[k].neuron)
+                    s = s.to(torch.float64)
+                    new.append(s)
+                    if k <= tau < k + T:
+                        counts[lo:hi, k] += s.reshape(b, -1).sum(1).to(torch.int64).numpy()
+                    if spikes is not None:
+                        spikes[k][lo:hi, ..., tau] = s.to(torch.uint8).numpy()
+                # readout input r_t = W_r s_{L-1}[t - 1] for t = tau + 1 < T
+                if tau + 1 < T:
+                    r = (new[-1].reshape(b, -1) @ readout_w).round().to(torch.int64)
+                    readout_steps[lo:hi, :, tau + 1] = wrap_int32(shift_exponent(r, readout_exp)).numpy()
+                prev = new
+            if progress is not None:
+                progress(b)
+    readout = (readout_steps * net.two_weights.reshape(1, 1, -1)).sum(-1)
+    return EmulatorResult(spikes=spikes, counts=counts, readout_steps=readout_steps, readout=readout,
+                          predictions=readout.argmax(1))
