@@ -101,7 +101,9 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=None, help="default: TrainConfig's")
     p.add_argument("--mask-prob", type=float, default=0.5)
-    p.add_argument("--surrogate", default="piecewise")
+    p.add_argument("--surrogate", default="piecewise", choices=["piecewise", "arctan", "slayer"])
+    p.add_argument("--alpha", type=float, default=2.0)
+    p.add_argument("--rescale", action="store_true", help="MSG: divide kept surrogate entries by 1 - p")
     p.add_argument("--dataset", default="event-digits")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
@@ -125,7 +127,7 @@ def main(argv=None) -> int:
                 method, decode = SETTINGS[name]
                 cfg = TrainConfig(dataset=args.dataset, arch=arch, time_steps=args.time_steps, epochs=args.epochs,
                                   batch_size=args.batch_size, method=method, mask_prob=args.mask_prob,
-                                  surrogate=args.surrogate, decode=decode, seed=seed, device=args.device,
+                                  surrogate=args.surrogate, alpha=args.alpha, rescale=args.rescale, decode=decode, seed=seed, device=args.device,
                                   out=str(out / arch / name.replace("+", "_") / f"seed{seed}"), progress=False,
                                   **extra)
                 started = time.perf_counter()

@@ -349,7 +349,7 @@ def _train_epoch(model, optimizer, spikes, labels, a, config: TrainConfig, epoch
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        loss_sum += float(loss) * len(idx)
+        loss_sum += float(loss.detach()) * len(idx)
         correct += int((logits.detach().argmax(1) == y).sum())
         seen += len(idx)
         step_correct += two.step_correct(readout, y)
