@@ -26,7 +26,10 @@ import numpy as np
 from ..errors import SpikeshipError
 from ..sim import layout
 from ..sim.emulator import check_inputs, lava_dense_params
+from ..sim.lava_compat import import_lava
 from ..sim.netfile import NetSpec, read_net
+
+import_lava()  # before anything else touches multiprocessing (Lava sets the start method at import)
 
 #: sink/source memory per chunk is about (neurons of all layers) * chunk_samples * T int32 values
 MAX_CHUNK_VALUES = 32_000_000
@@ -225,13 +228,17 @@ def _raise_terminated(signum, frame):  # noqa: ARG001
 def _worker(index: int, path: str, inputs: np.ndarray, kwargs: dict, out: "mp.Queue") -> None:
     signal.signal(signal.SIGTERM, _raise_terminated)  # so `finally` stops this worker's Lava network
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and terminates us
+    message = None
     try:
         result = run_lava(path, inputs, progress=lambda k: out.put(("progress", index, k)), **kwargs)
-        out.put(("result", index, result))
+        message = ("result", index, result)
     except _Terminated:
-        pass
+        return
     except BaseException as e:  # noqa: BLE001 - reported to the parent, which raises it
-        out.put(("error", index, f"{type(e).__name__}: {e}"))
+        message = ("error", index, f"{type(e).__name__}: {e}")
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the network is stopped; nothing left to clean up
+    out.put(message)
 
 
 def run_lava_sharded(net: NetSpec | str, inputs, *, workers: int = 1, record_spikes: bool = False,
@@ -271,15 +278,20 @@ def run_lava_sharded(net: NetSpec | str, inputs, *, workers: int = 1, record_spi
             else:
                 raise SpikeshipError(f"Lava worker {index} failed: {payload}")
     finally:
+        if len(results) < workers:  # error or Ctrl-C: SIGTERM makes each worker stop its network
+            for p in procs:
+                if p.pid is not None and p.is_alive():
+                    p.terminate()
         for p in procs:
-            if p.is_alive() and p.pid is not None and p.pid != os.getpid():
+            if p.pid is None:
+                continue
+            p.join(timeout=60)
+            if p.is_alive():
                 p.terminate()
-        for p in procs:
-            if p.pid is not None:
-                p.join(timeout=30)
-                if p.is_alive():
-                    p.kill()
-                    p.join()
+                p.join(timeout=10)
+            if p.is_alive():
+                p.kill()
+                p.join()
         out.close()
     parts = [results[i] for i in range(workers)]
     spikes = None

@@ -30,7 +30,10 @@ import torch
 
 from ..errors import SpikeshipError
 from . import layout
+from .lava_compat import import_lava
 from .netfile import ConvLayer, CubaParams, DenseLayer, NetSpec
+
+import_lava()  # before anything else touches multiprocessing (Lava sets the start method at import)
 
 UV_BITS = 24
 DECAY_SHIFT = 12
@@ -101,25 +104,43 @@ def shift_exponent(x: torch.Tensor, exponent: int) -> torch.Tensor:
     return x << exponent if exponent > 0 else x >> -exponent
 
 
-class _Synapse:
-    """One layer's synapse as a callable on float64 spikes (batch first) returning int64 input."""
+def _exact_float_dtype(weight: np.ndarray) -> torch.dtype:
+    """float32 when every partial sum of binary inputs times ``weight`` rows is an integer below 2**24
+    (then float32 GEMM is exact in any summation order), else float64 (exact below 2**53)."""
+    bound = np.abs(weight).reshape(weight.shape[0], -1).sum(1).max() if weight.size else 0
+    return torch.float32 if bound < (1 << 24) else torch.float64
 
-    def __init__(self, layer) -> None:
-        self.layer = layer
-        if isinstance(layer, DenseLayer):
-            w, self.exponent = lava_dense_weights(layer.weight)
-            self.weight = torch.from_numpy(w.astype(np.float64)).T.contiguous()
-        else:
-            self.weight = torch.from_numpy(layer.weight.astype(np.float64))
+
+class _DenseSynapse:
+    """netx Dense in Lava: effective weights and exponent; spikes (batch first) -> int64 input."""
+
+    def __init__(self, weight: np.ndarray) -> None:
+        w, self.exponent = lava_dense_weights(weight)
+        self.dtype = _exact_float_dtype(w)
+        self.weight = torch.from_numpy(w).to(self.dtype).T.contiguous()
 
     def __call__(self, spikes: torch.Tensor) -> torch.Tensor:
-        if isinstance(self.layer, DenseLayer):
-            acc = (spikes.reshape(spikes.shape[0], -1) @ self.weight).round().to(torch.int64)
-            return wrap_int32(shift_exponent(acc, self.exponent))
-        lyr: ConvLayer = self.layer
-        acc = torch.nn.functional.conv2d(spikes, self.weight, stride=lyr.stride, padding=lyr.padding,
-                                         dilation=lyr.dilation, groups=lyr.groups)
-        return signed_wrap(acc.round().to(torch.int64), UV_BITS)
+        acc = (spikes.reshape(spikes.shape[0], -1).to(self.dtype) @ self.weight).to(torch.int64)
+        return wrap_int32(shift_exponent(acc, self.exponent))
+
+
+class _ConvSynapse:
+    """netx Conv in Lava: integer convolution wrapped to 24 bits. float64 on purpose: float32 convolutions
+    may use non-exact algorithms (Winograd); float64 ones are GEMM based and exact for these integers."""
+
+    def __init__(self, layer: ConvLayer) -> None:
+        self.layer = layer
+        self.weight = torch.from_numpy(layer.weight.astype(np.float64))
+
+    def __call__(self, spikes: torch.Tensor) -> torch.Tensor:
+        lyr = self.layer
+        acc = torch.nn.functional.conv2d(spikes.to(torch.float64), self.weight, stride=lyr.stride,
+                                         padding=lyr.padding, dilation=lyr.dilation, groups=lyr.groups)
+        return signed_wrap(acc.to(torch.int64), UV_BITS)
+
+
+def make_synapse(layer):
+    return _DenseSynapse(layer.weight) if isinstance(layer, DenseLayer) else _ConvSynapse(layer)
 
 
 @dataclass(frozen=True, eq=False)
@@ -158,9 +179,8 @@ def emulate(net: NetSpec, inputs, *, record_spikes: bool = True, batch_size: int
     x = check_inputs(net, inputs)
     n, T, L = x.shape[0], net.time_steps, net.num_layers
     steps = layout.isolated_steps(T, L)
-    synapses = [_Synapse(layer) for layer in net.layers]
-    readout_w, readout_exp = lava_dense_weights(net.readout_weight)
-    readout_w = torch.from_numpy(readout_w.astype(np.float64)).T.contiguous()
+    synapses = [make_synapse(layer) for layer in net.layers]
+    readout_syn = _DenseSynapse(net.readout_weight)
     shapes = net.layer_shapes
     spikes = [np.zeros((n,) + s + (steps,), np.uint8) for s in shapes] if record_spikes else None
     counts = np.zeros((n, L), np.int64)
@@ -168,27 +188,33 @@ def emulate(net: NetSpec, inputs, *, record_spikes: bool = True, batch_size: int
     with torch.no_grad():
         for lo in range(0, n, batch_size):
             hi = min(n, lo + batch_size)
-            xb = torch.from_numpy(x[lo:hi]).to(torch.float64)
             b = hi - lo
+            xb = torch.from_numpy(np.ascontiguousarray(np.moveaxis(x[lo:hi], -1, 0)))  # (T, B, ...) uint8
             states = [CubaState.zeros((b,) + s) for s in shapes]
-            prev = [torch.zeros((b,) + s, dtype=torch.float64) for s in shapes]
-            zero_in = torch.zeros((b,) + tuple(net.feed_shape), dtype=torch.float64)
+            prev = [torch.zeros((b,) + s, dtype=torch.uint8) for s in shapes]
+            zero_in = torch.zeros((b,) + tuple(net.feed_shape), dtype=torch.uint8)
+            count = torch.zeros((b, L), dtype=torch.int64)
+            record = [torch.zeros((steps, b) + s, dtype=torch.uint8) for s in shapes] if record_spikes else None
+            r_steps = torch.zeros((T, b, net.num_classes), dtype=torch.int64)
             for tau in range(steps):
                 new = []
                 for k, syn in enumerate(synapses):
-                    src = (xb[..., tau] if tau < T else zero_in) if k == 0 else prev[k - 1]
+                    src = (xb[tau] if tau < T else zero_in) if k == 0 else prev[k - 1]
                     s, states[k] = cuba_step(syn(src), states[k], net.layers[k].neuron)
-                    s = s.to(torch.float64)
+                    s = s.to(torch.uint8)
                     new.append(s)
                     if k <= tau < k + T:
-                        counts[lo:hi, k] += s.reshape(b, -1).sum(1).to(torch.int64).numpy()
-                    if spikes is not None:
-                        spikes[k][lo:hi, ..., tau] = s.to(torch.uint8).numpy()
-                # readout input r_t = W_r s_{L-1}[t - 1] for t = tau + 1 < T
-                if tau + 1 < T:
-                    r = (new[-1].reshape(b, -1) @ readout_w).round().to(torch.int64)
-                    readout_steps[lo:hi, :, tau + 1] = wrap_int32(shift_exponent(r, readout_exp)).numpy()
+                        count[:, k] += s.reshape(b, -1).sum(1)
+                    if record is not None:
+                        record[k][tau] = s
+                if tau + 1 < T:  # readout input r_t = W_r s_{L-1}[t - 1] for t = tau + 1
+                    r_steps[tau + 1] = readout_syn(new[-1])
                 prev = new
+            counts[lo:hi] = count.numpy()
+            readout_steps[lo:hi] = r_steps.permute(1, 2, 0).numpy()
+            if record is not None:
+                for k in range(L):
+                    spikes[k][lo:hi] = np.moveaxis(record[k].numpy(), 0, -1)
             if progress is not None:
                 progress(b)
     readout = (readout_steps * net.two_weights.reshape(1, 1, -1)).sum(-1)

@@ -1,12 +1,11 @@
 """Small seeded networks and inputs for tests and benchmarks of the run/parity stages.
 
-A random ``SpikeNet`` (train.model) with integer TWO weights, written to a ``.net`` file through
-``export.quantize`` and a netx HDF5 writer, plus random binary input spikes. Deterministic per seed.
+A random ``SpikeNet`` (train.model) with integer TWO weights, written to a ``.net`` file by the exporter
+(``export.quantize`` + ``export.netx``), plus random binary input spikes. Deterministic per seed.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -57,57 +56,10 @@ def random_spikes(num: int, input_shape, time_steps: int, *, rate: float = 0.3, 
 
 
 def write_net(model, two_weights_int: np.ndarray, path, *, class_names=None) -> Path:
-    """Quantize ``model`` and write its ``.net`` file (netx layers + the ``spikeship/`` group)."""
+    """Quantize ``model`` and write its ``.net`` file with the exporter (``export.netx.write_net``)."""
+    from ..export.netx import write_net as export_net
     from ..export.quantize import quantize_model
 
     qnet = quantize_model(model, np.asarray(two_weights_int, dtype=np.int64))
-    names = class_names or [str(i) for i in range(qnet.num_classes)]
-    return _write_minimal(qnet, Path(path), names)
-
-
-def _write_minimal(qnet, path: Path, class_names) -> Path:
-    """netx's HDF5 layout, written the way slayer's ``export_hdf5`` writes it (stand-in for export.netx)."""
-    import h5py
-
-    tmp = path.with_name(path.name + ".tmp")
-    with h5py.File(tmp, "w") as f:
-        layers = f.create_group("layer")
-        index = 0
-        previous = "input"
-        for layer in qnet.layers:
-            if layer.kind == "dense" and previous == "conv":
-                g = layers.create_group(str(index))
-                g.create_dataset("type", (1,), "S10", [b"flatten"])
-                g.create_dataset("shape", data=np.array([int(np.prod(layer.input_shape)), 1, 1]))
-                index += 1
-            g = layers.create_group(str(index))
-            g.create_dataset("type", (1,), "S10", [layer.kind.encode("ascii")])
-            g.create_dataset("shape", data=np.array(layer.shape))
-            g.create_dataset("weight", data=np.asarray(layer.weight, dtype=np.float32))
-            if layer.kind == "conv":
-                g.create_dataset("inChannels", data=layer.input_shape[0])
-                g.create_dataset("outChannels", data=layer.shape[0])
-                g.create_dataset("kernelSize", data=np.array(layer.kernel))
-                g.create_dataset("stride", data=np.array(layer.stride))
-                g.create_dataset("padding", data=np.array(layer.padding))
-                g.create_dataset("dilation", data=np.array(layer.dilation))
-                g.create_dataset("groups", data=layer.groups)
-            n = layer.neuron
-            g.create_dataset("neuron/type", data="CUBA")
-            g.create_dataset("neuron/iDecay", data=n.i_decay)
-            g.create_dataset("neuron/vDecay", data=n.v_decay)
-            g.create_dataset("neuron/vThMant", data=n.vth_mant)
-            g.create_dataset("neuron/refDelay", data=n.ref_delay)
-            g.create_dataset("neuron/gradedSpike", data=False)
-            previous = layer.kind
-            index += 1
-        s = f.create_group("spikeship")
-        s.create_dataset("format_version", data=1)
-        s.create_dataset("readout/weight", data=np.asarray(qnet.readout_weight, dtype=np.int64))
-        s.create_dataset("readout/two_weights", data=np.asarray(qnet.two_weights, dtype=np.int64))
-        s.create_dataset("time_steps", data=qnet.time_steps)
-        s.create_dataset("input_shape", data=np.array(qnet.input_shape))
-        s.create_dataset("class_names", data=np.array([c.encode() for c in class_names]))
-        s.create_dataset("model_card", data="{}")
-    os.replace(tmp, path)
-    return path
+    export_net(qnet, path, class_names=tuple(class_names or ()))
+    return Path(path)

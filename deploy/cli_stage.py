@@ -1,0 +1,43 @@
+"""`spikeship run`: flags and dispatch only; the stage is :mod:`spikeship.deploy.run`."""
+
+from __future__ import annotations
+
+import argparse
+
+from .run import BACKENDS, RunConfig, run_stage
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..train.data import add_data_arguments
+
+    parser.add_argument("net", metavar="model.net", help="an exported spikeship .net file")
+    add_data_arguments(parser)
+    parser.set_defaults(time_steps=None)  # the file's T unless given (then it must match)
+    parser.add_argument("--split", choices=("train", "test"), default="test")
+    parser.add_argument("--samples", type=int, default=None, metavar="N",
+                        help="number of samples (default: the whole split)")
+    parser.add_argument("--backend", choices=BACKENDS, default="lava",
+                        help="Lava's fixed-point CPU simulator, or the bit-exact emulator (default: lava)")
+    parser.add_argument("--out", metavar="run.json", default=None, help="write the results as JSON")
+    parser.add_argument("--workers", type=int, default=1, metavar="K",
+                        help="Lava processes, each with its own network on a shard of the samples")
+    parser.add_argument("--chunk-samples", type=int, default=32, metavar="B", help=argparse.SUPPRESS)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def config_from_args(args) -> RunConfig:
+    return RunConfig(net=args.net, dataset=args.dataset, data_dir=args.data_dir, split=args.split,
+                     samples=args.samples, backend=args.backend, out=args.out, workers=args.workers,
+                     downsample=args.sensor_downsample, time_steps=args.time_steps,
+                     chunk_samples=args.chunk_samples, progress=not args.no_progress)
+
+
+def run(args) -> int:
+    r = run_stage(config_from_args(args))
+    print(f"{r['backend']}: accuracy {100 * r['accuracy']:.2f}% ({r['correct']}/{r['samples']}) on "
+          f"{r['dataset']} {r['split']}, T = {r['time_steps']}")
+    print(f"spikes per sample by layer: {', '.join(f'{m:.1f}' for m in r['spike_counts']['mean_per_layer'])}")
+    print(f"wall {r['wall_s']:.2f} s: {r['samples_per_s']:.1f} samples/s, {r['steps_per_s']:.0f} steps/s")
+    if args.out:
+        print(f"wrote {args.out}")
+    return 0
