@@ -99,7 +99,7 @@ def compare(v: Views, labels: np.ndarray | None = None) -> ParityResult:
     n = v.emulator_readout.shape[0]
     layers, candidates = [], []
     for k, emu in enumerate(v.emulator_spikes):
-        compared, equal, spikes = {}, {}, {"emulator": int(emu[..., layout.window_taus(k, T)].sum())}
+        compared, equal, spikes = {}, {}, {"emulator_window": int(emu[..., layout.window_taus(k, T)].sum())}
         others = {}
         if v.pytorch_spikes is not None:
             others[PAIRS[0]] = (np.asarray(v.pytorch_spikes[k]), layout.slayer_view(emu, T), -1)

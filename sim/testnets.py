@@ -63,3 +63,21 @@ def write_net(model, two_weights_int: np.ndarray, path, *, class_names=None) -> 
     qnet = quantize_model(model, np.asarray(two_weights_int, dtype=np.int64))
     export_net(qnet, path, class_names=tuple(class_names or ()))
     return Path(path)
+
+
+NETS = {
+    # name: (input shape, layers, weight scale)
+    "dense": ((2, 4, 4), DENSE_LAYERS, 3.0),
+    "conv": ((2, 10, 10), CONV_LAYERS, 3.0),
+}
+
+
+def make_case(name: str, folder, *, time_steps: int = 8, samples: int = 20, classes: int = 5, seed: int = 0):
+    """``(net path, model, inputs (N, C, H, W, T) uint8, labels, two_weights)`` for ``NETS[name]``."""
+    shape, layers, scale = NETS[name]
+    model = random_model(shape, classes, layers, seed=seed, weight_scale=scale)
+    two = random_two_weights(time_steps, len(layers), seed=seed + 1)
+    path = write_net(model, two, Path(folder) / f"{name}.net")
+    inputs = random_spikes(samples, shape, time_steps, seed=seed + 2)
+    labels = np.arange(samples) % classes
+    return path, model, inputs, labels, two
