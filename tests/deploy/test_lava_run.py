@@ -1,0 +1,110 @@
+import multiprocessing
+import os
+
+import numpy as np
+import pytest
+
+from spikeship.deploy.lava_run import run_lava, run_lava_sharded
+from spikeship.errors import SpikeshipError
+from spikeship.sim import layout
+from spikeship.sim.emulator import emulate
+from spikeship.sim.netfile import read_net
+
+
+def child_pids() -> list[int]:
+    """Every live process whose parent is this one (Lava's runtime processes included), except
+    multiprocessing's resource tracker (one per program, started by the first shared memory)."""
+    me, kids = os.getpid(), []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == me and fields[0] != "Z":
+            try:
+                with open(f"/proc/{entry}/cmdline") as f:
+                    if "resource_tracker" in f.read():
+                        continue
+            except OSError:
+                continue
+            kids.append(int(entry))
+    return kids
+
+
+@pytest.fixture(autouse=True)
+def no_process_left_behind():
+    before = set(child_pids())
+    yield
+    multiprocessing.active_children()  # reap finished children
+    assert set(child_pids()) - before == set()
+
+
+@pytest.mark.parametrize("case", ["dense_case", "conv_case"])
+def test_lava_equals_the_emulator_on_every_step(case, request):
+    path, _, inputs, _, _ = request.getfixturevalue(case)
+    net = read_net(path)
+    x = inputs[:9]
+    # chunks of 4 samples: windows of deeper layers and readouts straddle the chunk boundaries
+    lava = run_lava(net, x, record_spikes=True, chunk_samples=4)
+    emu = emulate(net, x)
+    T = net.time_steps
+    assert lava.steps == layout.lava_steps(9, T, net.num_layers)
+    for k in range(net.num_layers):
+        assert lava.spikes[k].shape == (9,) + net.layer_shapes[k] + (T,)
+        assert np.array_equal(lava.spikes[k], emu.spikes[k][..., layout.window_taus(k, T)]), f"layer {k}"
+    assert np.array_equal(lava.counts, emu.counts)
+    assert np.array_equal(lava.readout, emu.readout)
+    assert np.array_equal(lava.predictions, emu.predictions)
+    assert np.abs(lava.readout).sum() > 0
+
+
+def test_two_workers_give_what_one_gives(dense_case):
+    path, _, inputs, _, _ = dense_case
+    x = inputs[:10]
+    one = run_lava_sharded(path, x, workers=1, record_spikes=True)
+    two = run_lava_sharded(path, x, workers=2, record_spikes=True)
+    assert np.array_equal(one.readout, two.readout) and np.array_equal(one.counts, two.counts)
+    for a, b in zip(one.spikes, two.spikes):
+        assert np.array_equal(a, b)
+
+
+def test_not_a_net_file_fails_before_lava_starts(tmp_path):
+    p = tmp_path / "model.net"
+    p.write_bytes(b"\x89HDF\r\n" + b"\0" * 100)
+    with pytest.raises(SpikeshipError, match="not HDF5"):
+        run_lava(p, np.zeros((1, 32, 8)))
+
+
+def test_truncated_file(dense_case, tmp_path):
+    data = dense_case[0].read_bytes()
+    p = tmp_path / "cut.net"
+    p.write_bytes(data[: len(data) * 2 // 3])
+    with pytest.raises(SpikeshipError):
+        run_lava_sharded(p, np.zeros((1, 32, 8)), workers=2)
+
+
+def test_input_shape_mismatch(conv_case):
+    with pytest.raises(SpikeshipError, match="does not match the network input"):
+        run_lava_sharded(conv_case[0], np.zeros((4, 2, 10, 9, 8), np.uint8), workers=2)
+
+
+def test_interrupt_stops_the_network(dense_case):
+    path, _, inputs, _, _ = dense_case
+
+    def interrupt(_):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_lava(path, inputs[:6], chunk_samples=2, progress=interrupt)
+
+
+def test_an_error_inside_a_lava_process_is_raised_and_nothing_is_left_running(dense_case):
+    path, _, inputs, _, _ = dense_case
+    net = read_net(path)
+    # two TWO weights for T = 8 steps: the readout process fails with an IndexError at its third step
+    broken = type(net)(**{**net.__dict__, "two_weights": net.two_weights[:2]})
+    with pytest.raises(RuntimeError, match="Lava run failed: IndexError"):
+        run_lava(broken, inputs[:2])
