@@ -99,12 +99,3 @@ def test_interrupt_stops_the_network(dense_case):
 
     with pytest.raises(KeyboardInterrupt):
         run_lava(path, inputs[:6], chunk_samples=2, progress=interrupt)
-
-
-def test_an_error_inside_a_lava_process_is_raised_and_nothing_is_left_running(dense_case):
-    path, _, inputs, _, _ = dense_case
-    net = read_net(path)
-    # two TWO weights for T = 8 steps: the readout process fails with an IndexError at its third step
-    broken = type(net)(**{**net.__dict__, "two_weights": net.two_weights[:2]})
-    with pytest.raises(RuntimeError, match="Lava run failed: IndexError"):
-        run_lava(broken, inputs[:2])
