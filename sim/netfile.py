@@ -162,6 +162,8 @@ def _read_layers(layers_group, input_shape: tuple[int, ...]) -> tuple:
             if weight.shape[1] != fan_in:
                 raise SpikeshipError(f"{where}: dense weight takes {weight.shape[1]} inputs, previous layer "
                                      f"gives {fan_in}")
+            if not weight.any():
+                raise SpikeshipError(f"{where}: all dense weights are zero (netx cannot load such a layer)")
             layer = DenseLayer(weight=weight, neuron=neuron)
         else:
             if len(shape) != 3:
@@ -246,6 +248,8 @@ def _check(path, layers, input_shape, time_steps, readout, two, names, card) -> 
     if readout.ndim != 2 or readout.shape[1] != features:
         raise SpikeshipError(f"{path}: readout weight {readout.shape} does not take the last layer's "
                              f"{features} outputs")
+    if not readout.any():
+        raise SpikeshipError(f"{path}: all readout weights are zero (Lava's Dense cannot load them)")
     if two.shape[0] != time_steps:
         raise SpikeshipError(f"{path}: {two.shape[0]} TWO weights for {time_steps} time steps")
     if np.any(two[: len(layers)] != 0):

@@ -81,3 +81,24 @@ def make_case(name: str, folder, *, time_steps: int = 8, samples: int = 20, clas
     inputs = random_spikes(samples, shape, time_steps, seed=seed + 2)
     labels = np.arange(samples) % classes
     return path, model, inputs, labels, two
+
+
+def make_checkpoint_case(folder, *, time_steps: int = 8, hidden=(32, 16), seed: int = 0):
+    """A random dense model for event-digits saved as a training checkpoint and exported: ``(ckpt, net)``."""
+    from ..train.checkpoint import save_checkpoint
+    from ..train.data import load_dataset
+
+    folder = Path(folder)
+    ds = load_dataset("event-digits", None, time_steps, "test", max_samples=1)
+    layers = tuple(("dense", h) for h in hidden)
+    model = random_model(ds.input_shape, ds.num_classes, layers, seed=seed, weight_scale=3.0)
+    rng = np.random.default_rng(seed)
+    two = np.concatenate([np.zeros(len(layers)), rng.uniform(0.5, 1.5, time_steps - len(layers))])
+    ckpt = save_checkpoint(folder / "model.pt", spec=model.spec, state_dict=model.state_dict(), two_weights=two,
+                           dataset="event-digits", data_dir=None, time_steps=time_steps,
+                           class_names=ds.class_names)
+    from ..export.netx import write_net as export_net
+    from ..export.quantize import quantize_model
+
+    export_net(quantize_model(model, two), folder / "model.net", class_names=ds.class_names)
+    return ckpt, folder / "model.net"

@@ -90,3 +90,12 @@ def test_weight_shape_mismatch(dense_case, tmp_path):
         f["layer/1"].create_dataset("weight", data=w[:, :-1])
     with pytest.raises(SpikeshipError, match="layer/1: dense weight takes 47 inputs, previous layer gives 48"):
         read_net(p)
+
+
+def test_all_zero_dense_weights_are_refused(dense_case, tmp_path):
+    # netx's optimize_weight_bits divides by the largest weight: such a file would crash inside netx
+    p = copy(dense_case[0], tmp_path)
+    with h5py.File(p, "a") as f:
+        f["layer/2/weight"][...] = 0
+    with pytest.raises(SpikeshipError, match="layer/2: all dense weights are zero"):
+        read_net(p)
