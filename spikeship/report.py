@@ -460,17 +460,29 @@ def report_on_inputs(net, inputs: np.ndarray, labels: np.ndarray | None, backend
     parts: list[list[LayerCounts]] = []
     predictions = []
     raster = None
+    lo = 0
     for run in BATCH_RUNNERS[backend](net, x, batch_size):
-        lo = sum(len(p[0].synops) for p in parts)
         batch = x[lo:lo + len(run.predictions)]
+        lo += len(batch)
         parts.append(count_network(geometry, batch, run.windows))
         predictions.append(run.predictions)
         if raster is None:
             raster = (batch[0], [w[0] for w in run.windows])
     counts = [concat_counts([p[k] for p in parts]) for k in range(len(geometry))]
-    preds = np.concatenate(predictions)
-    report = build_report(counts, time_steps=net.time_steps, meta=meta, predictions=preds, labels=labels)
+    report = build_report(counts, time_steps=net.time_steps, meta=meta, predictions=np.concatenate(predictions),
+                          labels=labels)
     return report, raster
+
+
+def report_from_windows(net, inputs: np.ndarray, windows: list[np.ndarray], predictions: np.ndarray | None,
+                        labels: np.ndarray | None, meta: dict) -> tuple[dict, tuple[np.ndarray, list[np.ndarray]]]:
+    """The report of spikes a backend already produced: ``windows[k]`` is layer k's window (N, *shape, T)."""
+    from .sim.emulator import check_inputs
+
+    x = check_inputs(net, inputs)
+    counts = count_network(network_geometry(net), x, [np.asarray(w) for w in windows])
+    report = build_report(counts, time_steps=net.time_steps, meta=meta, predictions=predictions, labels=labels)
+    return report, (x[0], [np.asarray(w[0]) for w in windows])
 
 
 def run_report(cfg: ReportConfig) -> ReportResult:
@@ -508,5 +520,5 @@ def summary_lines(report: dict) -> list[str]:
     return lines
 
 
-__all__ = ["ReportConfig", "run_report", "report_on_inputs", "build_report", "count_network", "network_geometry",
+__all__ = ["ReportConfig", "run_report", "report_on_inputs", "report_from_windows", "build_report", "count_network", "network_geometry",
            "layer_windows", "render_markdown", "write_report", "counts_only", "summary_lines"]

@@ -1,0 +1,300 @@
+"""`spikeship demo --out DIR` (what `make demo` runs): the whole chain on event-digits, end to end.
+
+train (MSG + TWO, a few epochs, CPU) -> export (.net + ONNX) -> emulator on the whole test split -> Lava on a
+subset -> parity PyTorch = emulator = Lava, spike by spike -> energy report; then one summary table.
+
+Each step calls the stage's own functions (no subprocess, no re-parsing of printed output) and prints where
+its artifacts are. A stage that is missing or fails is reported as such and the table says so; nothing is
+filled in for it. The Lava subset is the one ``spikeship report --samples N`` (and ``run``/``parity``) picks,
+so every figure can be reproduced with the stage commands printed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import SpikeshipError
+
+DATASET = "event-digits"
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    out: str = "demo-out"
+    arch: str = "dense"
+    epochs: int = 6
+    time_steps: int = 16
+    lava_samples: int | None = None  # None: the whole test split
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise SpikeshipError(f"--epochs must be at least 1, not {self.epochs}")
+        if self.lava_samples is not None and self.lava_samples < 0:
+            raise SpikeshipError(f"--lava-samples must be >= 0, not {self.lava_samples}")
+        if self.arch not in ("dense", "conv"):
+            raise SpikeshipError(f"--arch must be dense or conv, not {self.arch!r}")
+
+
+class Step:
+    """Times one step, prints its header and its outcome; a missing or failed stage is recorded, not hidden."""
+
+    def __init__(self, log: dict, name: str, title: str):
+        self.log, self.name, self.title = log, name, title
+
+    def __enter__(self):
+        print(f"\n== {self.title}", flush=True)
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, kind, err, tb):
+        seconds = time.perf_counter() - self.start
+        if err is None:
+            self.log[self.name] = {"status": "ok", "seconds": seconds}
+            print(f"   ({seconds:.1f} s)", flush=True)
+            return False
+        if isinstance(err, ImportError):
+            status = f"not built (missing module: {err.name or err})"
+        elif isinstance(err, (SpikeshipError, RuntimeError, ValueError, OSError)):
+            status = f"failed: {' '.join(str(err).split())}"
+        else:
+            return False  # a bug or Ctrl-C: let it surface
+        self.log[self.name] = {"status": status, "seconds": seconds}
+        print(f"   {self.name}: {status}", flush=True)
+        return True
+
+
+def _pct(x) -> str:
+    return "-" if x is None else f"{100 * x:.2f}%"
+
+
+def run_demo(cfg: DemoConfig) -> dict:
+    """Run every step; returns the summary (also written to OUT/summary.json)."""
+    import torch
+
+    from .train.data import load_dataset, subset_indices
+
+    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    wall0 = time.perf_counter()
+    log: dict = {}
+    s: dict = {"dataset": DATASET, "arch": cfg.arch, "time_steps": cfg.time_steps, "epochs": cfg.epochs}
+    run_dir, net_path, onnx_path = out / "train", out / "model.net", out / "model.onnx"
+
+    with Step(log, "data", f"data: {DATASET} (built in: sklearn's 1,797 digits seen by a simulated DVS)"):
+        train_set = load_dataset(DATASET, None, cfg.time_steps, "train")
+        test_set = load_dataset(DATASET, None, cfg.time_steps, "test")
+        s["test_samples"] = len(test_set)
+        print(f"   train {len(train_set)}, test {len(test_set)} samples, input {train_set.input_shape} "
+              f"(polarity, y, x), T = {cfg.time_steps} bins of {train_set.window_us / 1000:.2f} ms, "
+              f"{float(test_set.spikes.float().sum((1, 2, 3, 4)).mean()):.0f} input spikes per test sample")
+    if "data" not in log or log["data"]["status"] != "ok":
+        return _finish(out, s, log, wall0)
+
+    with Step(log, "train", f"train: {cfg.arch} network, MSG (mask p = 0.5) + TWO, {cfg.epochs} epochs, CPU"):
+        from .train.loop import TrainConfig, train
+
+        tcfg = TrainConfig(dataset=DATASET, arch=cfg.arch, time_steps=cfg.time_steps, epochs=cfg.epochs,
+                           method="msg", decode="two", seed=cfg.seed, out=str(run_dir),
+                           progress=sys.stderr.isatty())
+        metrics = train(tcfg, data=(train_set, test_set))
+        if not tcfg.progress:
+            for row in _history(run_dir):
+                print(f"   epoch {row['epoch']}: loss {float(row['loss']):.4f}, train {_pct(float(row['train_accuracy']))}"
+                      f", test {_pct(float(row['test_accuracy']))}, {float(row['seconds']):.1f} s")
+        s["pytorch_float"] = metrics["test_accuracy"]
+        s["quantized_deploy"] = metrics["test_accuracy_quantized_deploy"]
+        print(f"   checkpoint {run_dir / 'model.pt'}; curves {run_dir / 'curves.png'}, TWO weights "
+              f"{run_dir / 'two_weights.png'}")
+
+    if log.get("train", {}).get("status") == "ok":
+        with Step(log, "export", "export: quantize, check Loihi limits, write netx .net and ONNX"):
+            from .export.cli_stage import ExportConfig, export_checkpoint
+
+            qnet, resources = export_checkpoint(ExportConfig(model=run_dir / "model.pt", out=net_path,
+                                                             onnx=onnx_path))
+            print(f"   {len(qnet.layers)} spiking layers, about {sum(r.cores for r in resources)} Loihi 1 cores; "
+                  f"{net_path}, {onnx_path}")
+
+    net = emu = None
+    x_all, labels_all = test_set.spikes.numpy(), test_set.labels.numpy()
+    if net_path.is_file() and log.get("export", {}).get("status") == "ok":
+        with Step(log, "emulator", f"emulator: the whole test split ({len(test_set)} samples), energy report"):
+            from .report import report_from_windows, summary_lines, write_report
+            from .sim.emulator import emulate
+            from .sim.netfile import read_net
+
+            net = read_net(net_path)
+            emu = emulate(net, x_all, record_spikes=True)
+            meta = {"net": str(net_path), "backend": "emulator", "dataset": DATASET, "split": "test",
+                    "sample_indices": [int(i) for i in test_set.indices]}
+            report, raster = report_from_windows(net, x_all, _windows(emu.spikes, net.time_steps),
+                                                 np.asarray(emu.predictions), labels_all, meta)
+            paths = write_report(report, out / "report", raster)
+            s["emulator"] = report["totals"]["accuracy"]
+            s["report"] = report["totals"]
+            for line in summary_lines(report):
+                print(f"   {line}")
+            print(f"   report {paths['md']}, {paths['json']}, {paths['energy']}, {paths['raster']}")
+
+    n_lava = len(test_set) if cfg.lava_samples is None else min(cfg.lava_samples, len(test_set))
+    if emu is not None and n_lava > 0:
+        with Step(log, "lava", f"Lava (fixed_pt CPU simulator) on {n_lava} test samples; parity PyTorch = "
+                               "emulator = Lava; energy report from Lava's spikes"):
+            s.update(_lava_and_parity(cfg, out, net, net_path, run_dir, test_set, emu, n_lava))
+    elif emu is not None:
+        log["lava"] = {"status": "skipped (--lava-samples 0)", "seconds": 0.0}
+    return _finish(out, s, log, wall0)
+
+
+def _windows(canonical: list, time_steps: int) -> list:
+    from .sim import layout
+
+    return [c[..., layout.window_taus(k, time_steps)] for k, c in enumerate(canonical)]
+
+
+def _lava_and_parity(cfg: DemoConfig, out: Path, net, net_path: Path, run_dir: Path, test_set, emu, n: int) -> dict:
+    """Lava on the samples ``--samples n`` picks, PyTorch's deploy-equivalent forward on them, compared with the
+    emulator spike by spike (sim.parity.compare); then the Lava report, checked equal to the emulator's."""
+    import json
+
+    from .deploy.lava_run import run_lava_sharded
+    from .report import counts_only, report_from_windows, write_report
+    from .sim.parity import Views, compare, pytorch_views
+    from .train.checkpoint import load_checkpoint
+    from .train.data import subset_indices
+
+    pick = subset_indices(len(test_set), n)  # the samples `--samples N` picks in every stage
+    x, labels = test_set.spikes.numpy()[pick], test_set.labels.numpy()[pick]
+    t0 = time.perf_counter()
+    # one chunk for all samples: Lava's Var.set sends a new input chunk element by element (slow)
+    lava = run_lava_sharded(net, x, record_spikes=True, chunk_samples=n + 1)
+    lava_seconds = time.perf_counter() - t0
+    model = load_checkpoint(run_dir / "model.pt").build_model()
+    py_spikes, py_steps, py_acc = pytorch_views(model, x, net.two_weights)
+    views = Views(time_steps=net.time_steps, emulator_spikes=[sp[pick] for sp in emu.spikes],
+                  emulator_readout_steps=emu.readout_steps[pick], emulator_readout=emu.readout[pick],
+                  pytorch_spikes=py_spikes, pytorch_readout_steps=py_steps, pytorch_readout=py_acc,
+                  lava_spikes=lava.spikes, lava_readout=lava.readout)
+    result = compare(views, labels)
+    compared = sum(sum(layer.compared.values()) for layer in result.layers)
+    meta = {"net": str(net_path), "dataset": DATASET, "split": "test",
+            "sample_indices": [int(test_set.indices[i]) for i in pick]}
+    lava_report, lava_raster = report_from_windows(net, x, lava.spikes, np.asarray(lava.predictions), labels,
+                                                   {**meta, "backend": "lava"})
+    emu_report, _ = report_from_windows(net, x, _windows(views.emulator_spikes, net.time_steps),
+                                        np.asarray(emu.predictions)[pick], labels, {**meta, "backend": "emulator"})
+    identical = counts_only(lava_report) == counts_only(emu_report)
+    paths = write_report(lava_report, out / "report-lava", lava_raster)
+    d = result.to_dict()
+    d.update(net=str(net_path), split="test", sample_indices=meta["sample_indices"])
+    tmp = out / ".parity.json.tmp"
+    tmp.write_text(json.dumps(d, indent=1) + "\n")
+    tmp.replace(out / "parity.json")
+    first = result.first_mismatch.line() if result.first_mismatch else None
+    print(f"   Lava: {n} samples, {lava.steps:,} steps in {lava_seconds:.1f} s")
+    print(f"   parity: {'OK' if result.ok else 'FAILED'}: {compared:,} spike entries compared (neuron x step x "
+          f"sample, PyTorch-emulator and Lava-emulator), readout accumulators, predictions"
+          + ("" if result.ok else f"; {first}"))
+    print(f"   energy report from Lava's spikes == from the emulator's, every count: {identical}")
+    print(f"   {out / 'parity.json'}; Lava report {paths['md']}")
+    return {"lava": result.accuracy.get("lava"), "lava_samples": n, "lava_seconds": lava_seconds,
+            "emulator_on_lava_samples": result.accuracy.get("emulator"), "parity_ok": bool(result.ok),
+            "parity_first_mismatch": first, "parity_compared": compared, "reports_identical": identical}
+
+
+def _history(run_dir: Path) -> list[dict]:
+    import csv
+
+    path = run_dir / "history.csv"
+    if not path.is_file():
+        return []
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def _finish(out: Path, s: dict, log: dict, wall0: float) -> dict:
+    import json
+
+    s["steps"] = log
+    s["wall_s"] = time.perf_counter() - wall0
+    print_summary(s)
+    tmp = out / ".summary.json.tmp"
+    tmp.write_text(json.dumps(s, indent=1, default=float) + "\n")
+    tmp.replace(out / "summary.json")
+    print(f"\nall artifacts under {out}/ (summary.json, report/, report-lava/, model.net, model.onnx, train/)")
+    return s
+
+
+def print_summary(s: dict) -> None:
+    steps = s.get("steps", {})
+
+    def status(name):
+        st = steps.get(name, {}).get("status")
+        return None if st == "ok" else (st or "not run")
+
+    n_test, n_lava = s.get("test_samples"), s.get("lava_samples")
+    rows = [
+        ("PyTorch, float TWO decode", _pct(s.get("pytorch_float")), n_test, status("train")),
+        ("quantized, integer deploy decode", _pct(s.get("quantized_deploy")), n_test, status("train")),
+        ("emulator (bit-exact integer)", _pct(s.get("emulator")), n_test, status("emulator")),
+        ("Lava (fixed_pt CPU simulator)", _pct(s.get("lava")), n_lava, status("lava")),
+    ]
+    print("\n" + "=" * 78)
+    print(f"spikeship demo: {s['dataset']}, {s['arch']} network, T = {s['time_steps']}, {s['epochs']} epochs "
+          f"MSG + TWO")
+    print(f"{'':36}{'accuracy':>10}{'samples':>9}")
+    for name, acc, n, st in rows:
+        print(f"  {name:34}{acc:>10}{'-' if n is None else n:>9}" + (f"   {st}" if st else ""))
+    if s.get("emulator_on_lava_samples") is not None and n_lava != n_test:
+        print(f"  {'emulator on the Lava samples':34}{_pct(s['emulator_on_lava_samples']):>10}{n_lava:>9}")
+    if "parity_ok" in s:
+        verdict = "OK: identical spikes, readouts and predictions" if s["parity_ok"] else \
+            f"FAILED: {s['parity_first_mismatch']}"
+        print(f"parity PyTorch = emulator = Lava on {n_lava} samples: {verdict}")
+        print(f"energy report from Lava == from emulator (every count): {s['reports_identical']}")
+    else:
+        print(f"parity: {status('lava')}")
+    t = s.get("report")
+    if t:
+        en, r = t["energy_pj"], t["ratios"]
+        print(f"per inference ({t['samples']} test samples): {t['spikes']['mean']:.0f} spikes, "
+              f"{t['synops']['mean']:,.0f} SynOps, latency {t["latency_steps"]} steps, {t["cores"]} Loihi 1 cores with the readout")
+        print(f"energy per inference: Loihi table {en['loihi'] / 1000:,.1f} nJ | paper-style SNN "
+              f"{en['snn_ac_fp32'] / 1000:,.2f} nJ vs ANN {en['ann_fp32'] / 1000:,.2f} nJ (FP32), "
+              f"SNN/ANN = {r['paper_fp32']:.3f}")
+        print(f"  Loihi table / ANN: {r['loihi_vs_ann_fp32']:.2f}x FP32, {r['loihi_vs_ann_int8']:.1f}x INT8 "
+              "(Loihi 1 figures; none are published for Loihi 2)")
+    else:
+        print(f"energy report: {status('emulator')}")
+    print(f"wall time {s['wall_s']:.0f} s (" + ", ".join(f"{k} {v['seconds']:.0f} s" for k, v in steps.items()) + ")")
+    print("=" * 78)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    d = DemoConfig()
+    parser.add_argument("--out", metavar="DIR", default=d.out, help=f"output folder (default: {d.out})")
+    parser.add_argument("--epochs", type=int, default=d.epochs, help=f"training epochs (default: {d.epochs})")
+    parser.add_argument("--arch", choices=("dense", "conv"), default=d.arch,
+                        help="network preset (default: dense; conv trains far slower on CPU)")
+    parser.add_argument("--lava-samples", type=int, default=None, metavar="N",
+                        help="test samples run in Lava and checked for parity (default: the whole test split, "
+                             "about 20-40 s for the dense preset; 0 skips Lava)")
+    parser.add_argument("--seed", type=int, default=d.seed)
+
+
+def run(args) -> int:
+    cfg = DemoConfig(out=args.out, arch=args.arch, epochs=args.epochs, lava_samples=args.lava_samples,
+                     seed=args.seed)
+    s = run_demo(cfg)
+    failed = [k for k, v in s["steps"].items() if not (v["status"] == "ok" or v["status"].startswith("skipped"))]
+    if failed or s.get("parity_ok") is False or s.get("reports_identical") is False:
+        return 1
+    return 0
