@@ -266,7 +266,7 @@ def print_summary(s: dict) -> None:
     if t:
         en, r = t["energy_pj"], t["ratios"]
         print(f"per inference ({t['samples']} test samples): {t['spikes']['mean']:.0f} spikes, "
-              f"{t['synops']['mean']:,.0f} SynOps, latency {t["latency_steps"]} steps, {t["cores"]} Loihi 1 cores with the readout")
+              f"{t['synops']['mean']:,.0f} SynOps, latency {t['latency_steps']} steps, {t['cores']} Loihi 1 cores with the readout")
         print(f"energy per inference: Loihi table {en['loihi'] / 1000:,.1f} nJ | paper-style SNN "
               f"{en['snn_ac_fp32'] / 1000:,.2f} nJ vs ANN {en['ann_fp32'] / 1000:,.2f} nJ (FP32), "
               f"SNN/ANN = {r['paper_fp32']:.3f}")
