@@ -487,19 +487,19 @@ def report_from_windows(net, inputs: np.ndarray, windows: list[np.ndarray], pred
 
 def run_report(cfg: ReportConfig) -> ReportResult:
     """The whole stage: read the file, load the samples, run the backend, count, write."""
+    from .deploy.run import load_samples  # the same samples `spikeship run/parity --samples N` take
+    from .sim.emulator import check_inputs
     from .sim.netfile import read_net
-    from .train.data import load_dataset
 
     start = time.perf_counter()
     net = read_net(cfg.net)
     if cfg.time_steps is not None and cfg.time_steps != net.time_steps:
         raise SpikeshipError(f"{cfg.net} runs {net.time_steps} time steps; --time-steps {cfg.time_steps} differs")
-    ds = load_dataset(cfg.dataset, cfg.data_dir, net.time_steps, cfg.split, downsample=cfg.downsample,
-                      max_samples=cfg.samples)
-    inputs = ds.spikes.numpy()
-    labels = ds.labels.numpy()
+    inputs, labels, indices = load_samples(cfg.dataset, cfg.data_dir, cfg.split, net.time_steps, cfg.samples,
+                                           cfg.downsample)
+    check_inputs(net, inputs)  # a shape mismatch fails here, before any backend starts
     meta = {"net": str(cfg.net), "backend": cfg.backend, "dataset": cfg.dataset, "split": cfg.split,
-            "sample_indices": [int(i) for i in ds.indices]}
+            "sample_indices": [int(i) for i in indices]}
     report, raster = report_on_inputs(net, inputs, labels, cfg.backend, meta, cfg.batch_size)
     paths = write_report(report, Path(cfg.out), raster)
     return ReportResult(report, paths, time.perf_counter() - start)
