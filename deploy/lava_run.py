@@ -1,10 +1,11 @@
 """Run a ``.net`` file in Lava's fixed-point CPU simulator: many samples per compiled network.
 
-The graph: a ``RingBuffer`` source holding a chunk of samples back to back -> ``netx.hdf5.Network``
-(reset every ``T`` steps, offsets from :mod:`spikeship.sim.layout`) -> a Lava ``Dense`` with the readout
-weights -> :class:`TwoReadout`; one ``RingBuffer`` sink per spiking layer. It is compiled once; between
-``run`` calls the next chunk of samples is written into the source (``data.set``) and the sinks and the
-readout's ``results`` are read. The network is always stopped, also on errors and Ctrl-C.
+The graph: a :class:`StreamSource` sending all samples back to back -> ``netx.hdf5.Network`` (reset
+every ``T`` steps, offsets from :mod:`spikeship.sim.layout`) -> a Lava ``Dense`` with the readout weights
+-> :class:`TwoReadout`; one :class:`SpikeRecorder` per spiking layer. It is compiled once for all samples.
+Inputs, spikes and readouts pass through memory-mapped ``.npy`` files in a temporary folder, not Lava
+Vars (``Var.get``/``set`` cost about 27 us per element). The network is always stopped, also on errors
+and Ctrl-C, and no Lava process outlives it.
 
 ``--workers K`` shards the samples over K processes (fork, non-daemonic: Lava forks its own processes),
 each with its own network; results are merged in sample order.
@@ -16,9 +17,11 @@ import multiprocessing as mp
 import os
 import queue as queue_mod
 import signal
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -30,10 +33,6 @@ from ..sim.lava_compat import import_lava
 from ..sim.netfile import NetSpec, read_net
 
 import_lava()  # before anything else touches multiprocessing (Lava sets the start method at import)
-
-#: sink/source memory per chunk is about (neurons of all layers) * chunk_samples * T int32 values
-MAX_CHUNK_VALUES = 32_000_000
-
 
 @dataclass(frozen=True, eq=False)
 class LavaResult:
@@ -50,15 +49,27 @@ class LavaResult:
     wall_s: float
 
 
-def _chunk_samples(net: NetSpec, requested: int) -> int:
-    neurons = sum(int(np.prod(s)) for s in net.layer_shapes) + int(np.prod(net.feed_shape))
-    cap = max(1, MAX_CHUNK_VALUES // max(1, neurons * net.time_steps))
-    return max(1, min(requested, cap))
+def _lava_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(reversed(shape)) if len(shape) == 3 else tuple(shape)
+
+
+def _write_stream(path: Path, x: np.ndarray, feed_shape: tuple[int, ...]) -> None:
+    """The input stream ``(N * T, *lava_shape)`` uint8: sample j at steps ``[jT, jT + T)``."""
+    n, T = x.shape[0], x.shape[-1]
+    stream = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(n * T,) + _lava_shape(feed_shape))
+    for j in range(n):
+        stream[j * T:(j + 1) * T] = np.moveaxis(layout.to_lava_layout(feed_shape, x[j]), -1, 0)
+    stream.flush()
+    del stream
 
 
 def run_lava(net: NetSpec | str, inputs, *, record_spikes: bool = False, chunk_samples: int = 32,
              progress: Callable[[int], None] | None = None) -> LavaResult:
-    """Run ``inputs`` ``(N, *input_shape, T)`` (binary) through Lava, one compiled network for all."""
+    """Run ``inputs`` ``(N, *input_shape, T)`` (binary) through Lava, one compiled network for all.
+
+    The input stream, the recorded spikes and the readout live in memory-mapped ``.npy`` files in a
+    temporary folder (see ``procs/array_io.py``); ``chunk_samples`` only sets how often ``run`` returns
+    to report progress (and to notice Ctrl-C)."""
     if not isinstance(net, NetSpec):
         net = read_net(net)
     x = check_inputs(net, inputs)
@@ -66,87 +77,74 @@ def run_lava(net: NetSpec | str, inputs, *, record_spikes: bool = False, chunk_s
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.dense.process import Dense
-    from lava.proc.io.sink import RingBuffer as Sink
-    from lava.proc.io.source import RingBuffer as Source
 
+    from .procs.array_io import SpikeRecorder, StreamSource
     from .procs.two_readout import TwoReadout
 
     t0 = time.perf_counter()
     n, T, L = x.shape[0], net.time_steps, net.num_layers
     if n == 0:
         raise SpikeshipError("no samples to run")
-    b = _chunk_samples(net, chunk_samples)
-    bt = b * T
     total = layout.lava_steps(n, T, L)
-    in_shape = tuple(net.feed_shape)
-    # the whole input stream in Lava layout, zero after the last sample
-    stream_len = -(-total // bt) * bt
-    stream = np.zeros(layout.to_lava_layout(in_shape, np.zeros(in_shape + (1,))).shape[:-1] + (stream_len,),
-                      np.int32)
-    for j in range(n):
-        stream[..., j * T:(j + 1) * T] = layout.to_lava_layout(in_shape, x[j])
-
-    shapes = net.layer_shapes
-    per_step = [np.zeros(total, np.int64) for _ in shapes]
-    raw = [np.zeros(s + (total,), np.uint8) for s in shapes] if record_spikes else None
-    readout = np.zeros((n, net.num_classes), np.int64)
+    feed, shapes = tuple(net.feed_shape), net.layer_shapes
     w_r, bits_r, exp_r = lava_dense_params(net.readout_weight)
-
-    network = None
-    try:
-        input_shape = layout.to_lava_layout(in_shape, np.zeros(in_shape + (1,))).shape[:-1]
-        network = netx.hdf5.Network(net_config=net.path, reset_interval=T, reset_offset=layout.RESET_OFFSET,
-                                    input_shape=input_shape if len(in_shape) == 3 else None)
-        source = Source(data=stream[..., :bt])
-        source.s_out.connect(network.inp)
-        sinks = []
-        for lyr in network.layers:
-            sink = Sink(shape=lyr.out.shape, buffer=bt)
-            lyr.out.connect(sink.a_in)
-            sinks.append(sink)
-        dense = Dense(weights=w_r, weight_exp=exp_r, num_weight_bits=bits_r)
-        last_out = network.out
-        if len(shapes[-1]) == 3:  # WHC -> CHW flatten, as netx does before a dense layer
-            last_out = last_out.transpose([2, 1, 0]).flatten()
-        last_out.connect(dense.s_in)
-        two = TwoReadout(num_classes=net.num_classes, two_weights=net.two_weights, buffer=b,
-                         offset=layout.SYNAPSE_DELAY)
-        dense.a_out.connect(two.a_in)
-        cfg = Loihi2SimCfg(select_tag="fixed_pt")
-        done = 0
-        for g0 in range(0, total, bt):
-            length = min(bt, total - g0)
-            if g0:
-                source.data.set(stream[..., g0:g0 + bt])
-            network.run(condition=RunSteps(num_steps=length), run_cfg=cfg)
-            for k, sink in enumerate(sinks):
-                data = layout.from_lava_layout(shapes[k], sink.data.get()[..., :length])
-                per_step[k][g0:g0 + length] = data.reshape(-1, length).sum(0)
-                if raw is not None:
-                    raw[k][..., g0:g0 + length] = data
-            last = g0 + length - 1
-            finished = [j for j in range(done, n) if layout.readout_done_step(j, T) <= last]
-            if finished:
-                results = two.results.get()
-                for j in finished:
-                    readout[j] = results[j % b]
-                if progress is not None:
-                    progress(len(finished))
-                done = finished[-1] + 1
-    except RuntimeError as e:
-        detail = _actor_errors(network)
-        raise RuntimeError(f"Lava run failed: {detail or e}") from None
-    finally:
-        if network is not None:
-            _stop(network)
-    counts = np.zeros((n, L), np.int64)
-    spikes = [np.zeros((n,) + s + (T,), np.uint8) for s in shapes] if record_spikes else None
-    for j in range(n):
+    with tempfile.TemporaryDirectory(prefix="spikeship-lava-") as tmp:
+        folder = Path(tmp)
+        _write_stream(folder / "input.npy", x, feed)
+        for k, shape in enumerate(shapes):
+            np.save(folder / f"counts{k}.npy", np.zeros(total, np.int64))
+            if record_spikes:
+                np.lib.format.open_memmap(folder / f"spikes{k}.npy", mode="w+", dtype=np.uint8,
+                                          shape=(total,) + _lava_shape(shape)).flush()
+        np.save(folder / "readout.npy", np.zeros((n, net.num_classes), np.int64))
+        network = None
+        try:
+            network = netx.hdf5.Network(net_config=net.path, reset_interval=T, reset_offset=layout.RESET_OFFSET,
+                                        input_shape=_lava_shape(feed) if len(feed) == 3 else None)
+            source = StreamSource(shape=_lava_shape(feed), path=str(folder / "input.npy"))
+            source.s_out.connect(network.inp)
+            for k, lyr in enumerate(network.layers):
+                rec = SpikeRecorder(shape=lyr.out.shape, counts_path=str(folder / f"counts{k}.npy"),
+                                    spikes_path=str(folder / f"spikes{k}.npy") if record_spikes else None)
+                lyr.out.connect(rec.a_in)
+            dense = Dense(weights=w_r, weight_exp=exp_r, num_weight_bits=bits_r)
+            last_out = network.out
+            if len(shapes[-1]) == 3:  # WHC -> CHW flatten, as netx does before a dense layer
+                last_out = last_out.transpose([2, 1, 0]).flatten()
+            last_out.connect(dense.s_in)
+            two = TwoReadout(num_classes=net.num_classes, two_weights=net.two_weights,
+                             results_path=str(folder / "readout.npy"), offset=layout.SYNAPSE_DELAY)
+            dense.a_out.connect(two.a_in)
+            cfg = Loihi2SimCfg(select_tag="fixed_pt")
+            piece = max(1, chunk_samples) * T
+            done = 0
+            for g0 in range(0, total, piece):
+                network.run(condition=RunSteps(num_steps=min(piece, total - g0)), run_cfg=cfg)
+                last = min(total, g0 + piece) - 1
+                finished = sum(1 for j in range(done, n) if layout.readout_done_step(j, T) <= last)
+                if finished and progress is not None:
+                    progress(finished)
+                done += finished
+        except RuntimeError as e:
+            detail = _actor_errors(network) if network is not None else ""
+            raise RuntimeError(f"Lava run failed: {detail or e}") from None
+        finally:
+            if network is not None:
+                _stop(network)
+        per_step = [np.load(folder / f"counts{k}.npy") for k in range(L)]
+        readout = np.load(folder / "readout.npy")
+        counts = np.zeros((n, L), np.int64)
+        spikes = None
+        if record_spikes:
+            spikes = [np.zeros((n,) + s + (T,), np.uint8) for s in shapes]
         for k in range(L):
-            lo, hi = layout.layer_window(j, k, T)
-            counts[j, k] = per_step[k][lo:hi].sum()
-            if spikes is not None:
-                spikes[k][j] = raw[k][..., lo:hi]
+            raw = np.load(folder / f"spikes{k}.npy", mmap_mode="r") if record_spikes else None
+            for j in range(n):
+                lo, hi = layout.layer_window(j, k, T)
+                counts[j, k] = per_step[k][lo:hi].sum()
+                if raw is not None:
+                    spikes[k][j] = layout.from_lava_layout(shapes[k], np.moveaxis(np.asarray(raw[lo:hi]), 0, -1))
+            del raw
     return LavaResult(counts=counts, readout=readout, predictions=readout.argmax(1), spikes=spikes,
                       steps=total, wall_s=time.perf_counter() - t0)
 
