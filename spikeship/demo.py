@@ -252,6 +252,7 @@ def print_summary(s: dict) -> None:
           f"MSG + TWO")
     print(f"{'':36}{'accuracy':>10}{'samples':>9}")
     for name, acc, n, st in rows:
+        n = None if st else n
         print(f"  {name:34}{acc:>10}{'-' if n is None else n:>9}" + (f"   {st}" if st else ""))
     if s.get("emulator_on_lava_samples") is not None and n_lava != n_test:
         print(f"  {'emulator on the Lava samples':34}{_pct(s['emulator_on_lava_samples']):>10}{n_lava:>9}")
