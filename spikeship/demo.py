@@ -161,36 +161,30 @@ def _windows(canonical: list, time_steps: int) -> list:
 
 
 def _lava_and_parity(cfg: DemoConfig, out: Path, net, net_path: Path, run_dir: Path, test_set, emu, n: int) -> dict:
-    """Lava on the samples ``--samples n`` picks, PyTorch's deploy-equivalent forward on them, compared with the
-    emulator spike by spike (sim.parity.compare); then the Lava report, checked equal to the emulator's."""
+    """Lava, the emulator and PyTorch's deploy-equivalent forward on the samples ``--samples n`` picks, compared
+    spike by spike (the parity stage's ``check_parity``); then the report from Lava's spikes, which must equal
+    the report from the emulator's in every count."""
     import json
 
-    from .deploy.lava_run import run_lava_sharded
     from .report import counts_only, report_from_windows, write_report
-    from .sim.parity import Views, compare, pytorch_views
+    from .sim.parity import check_parity
     from .train.checkpoint import load_checkpoint
     from .train.data import subset_indices
 
     pick = subset_indices(len(test_set), n)  # the samples `--samples N` picks in every stage
     x, labels = test_set.spikes.numpy()[pick], test_set.labels.numpy()[pick]
-    t0 = time.perf_counter()
-    # one chunk for all samples: Lava's Var.set sends a new input chunk element by element (slow)
-    lava = run_lava_sharded(net, x, record_spikes=True, chunk_samples=n + 1)
-    lava_seconds = time.perf_counter() - t0
     model = load_checkpoint(run_dir / "model.pt").build_model()
-    py_spikes, py_steps, py_acc = pytorch_views(model, x, net.two_weights)
-    views = Views(time_steps=net.time_steps, emulator_spikes=[sp[pick] for sp in emu.spikes],
-                  emulator_readout_steps=emu.readout_steps[pick], emulator_readout=emu.readout[pick],
-                  pytorch_spikes=py_spikes, pytorch_readout_steps=py_steps, pytorch_readout=py_acc,
-                  lava_spikes=lava.spikes, lava_readout=lava.readout)
-    result = compare(views, labels)
+    t0 = time.perf_counter()
+    result, views = check_parity(net, model, x, labels, lava=True)
+    seconds = time.perf_counter() - t0
     compared = sum(sum(layer.compared.values()) for layer in result.layers)
     meta = {"net": str(net_path), "dataset": DATASET, "split": "test",
             "sample_indices": [int(test_set.indices[i]) for i in pick]}
-    lava_report, lava_raster = report_from_windows(net, x, lava.spikes, np.asarray(lava.predictions), labels,
-                                                   {**meta, "backend": "lava"})
+    lava_report, lava_raster = report_from_windows(net, x, views.lava_spikes, np.asarray(views.lava_readout).argmax(1),
+                                                   labels, {**meta, "backend": "lava"})
     emu_report, _ = report_from_windows(net, x, _windows(views.emulator_spikes, net.time_steps),
-                                        np.asarray(emu.predictions)[pick], labels, {**meta, "backend": "emulator"})
+                                        np.asarray(views.emulator_readout).argmax(1), labels,
+                                        {**meta, "backend": "emulator"})
     identical = counts_only(lava_report) == counts_only(emu_report)
     paths = write_report(lava_report, out / "report-lava", lava_raster)
     d = result.to_dict()
@@ -199,13 +193,13 @@ def _lava_and_parity(cfg: DemoConfig, out: Path, net, net_path: Path, run_dir: P
     tmp.write_text(json.dumps(d, indent=1) + "\n")
     tmp.replace(out / "parity.json")
     first = result.first_mismatch.line() if result.first_mismatch else None
-    print(f"   Lava: {n} samples, {lava.steps:,} steps in {lava_seconds:.1f} s")
+    print(f"   Lava, emulator and PyTorch on {n} samples: {seconds:.1f} s")
     print(f"   parity: {'OK' if result.ok else 'FAILED'}: {compared:,} spike entries compared (neuron x step x "
           f"sample, PyTorch-emulator and Lava-emulator), readout accumulators, predictions"
           + ("" if result.ok else f"; {first}"))
     print(f"   energy report from Lava's spikes == from the emulator's, every count: {identical}")
     print(f"   {out / 'parity.json'}; Lava report {paths['md']}")
-    return {"lava": result.accuracy.get("lava"), "lava_samples": n, "lava_seconds": lava_seconds,
+    return {"lava": result.accuracy.get("lava"), "lava_samples": n, "lava_seconds": seconds,
             "emulator_on_lava_samples": result.accuracy.get("emulator"), "parity_ok": bool(result.ok),
             "parity_first_mismatch": first, "parity_compared": compared, "reports_identical": identical}
 

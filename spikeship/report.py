@@ -154,8 +154,7 @@ def lava_batches(net, inputs: np.ndarray, batch_size: int, workers: int = 1) -> 
     except ImportError:
         raise SpikeshipError("the Lava backend (spikeship.deploy.lava_run) is not available; "
                              "use --backend emulator") from None
-    # one chunk for all samples: Lava's Var.set sends each further input chunk element by element (slow)
-    res = run_lava_sharded(net, inputs, workers=workers, record_spikes=True, chunk_samples=len(inputs) + 1)
+    res = run_lava_sharded(net, inputs, workers=workers, record_spikes=True)
     yield BatchRun(list(res.spikes), np.asarray(res.predictions))
 
 
