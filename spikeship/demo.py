@@ -98,12 +98,14 @@ def run_demo(cfg: DemoConfig) -> dict:
     if "data" not in log or log["data"]["status"] != "ok":
         return _finish(out, s, log, wall0)
 
-    with Step(log, "train", f"train: {cfg.arch} network, MSG (mask p = 0.5) + TWO, {cfg.epochs} epochs, CPU"):
+    with Step(log, "train", f"train: {cfg.arch} network, MSG + TWO, {cfg.epochs} epochs, CPU"):
         from .train.loop import TrainConfig, train
 
         tcfg = TrainConfig(dataset=DATASET, arch=cfg.arch, time_steps=cfg.time_steps, epochs=cfg.epochs,
                            method="msg", decode="two", seed=cfg.seed, out=str(run_dir),
                            progress=sys.stderr.isatty())
+        print(f"   MSG mask probability {tcfg.mask_probability}, {tcfg.surrogate} surrogate, TWO beta {tcfg.beta}, "
+              f"AdamW lr {tcfg.lr}, batch {tcfg.batch_size}, seed {tcfg.seed}", flush=True)
         metrics = train(tcfg, data=(train_set, test_set))
         if not tcfg.progress:
             for row in _history(run_dir):
