@@ -283,7 +283,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="network preset (default: dense; conv trains far slower on CPU)")
     parser.add_argument("--lava-samples", type=int, default=None, metavar="N",
                         help="test samples run in Lava and checked for parity (default: the whole test split, "
-                             "about 20-40 s for the dense preset; 0 skips Lava)")
+                             "about 10-30 s for the dense preset; 0 skips Lava)")
     parser.add_argument("--seed", type=int, default=d.seed)
 
 

@@ -13,6 +13,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("net", metavar="model.net", help="an exported spikeship .net file")
     add_data_arguments(parser)
     parser.set_defaults(time_steps=None)  # the file's T unless given (then it must match)
+    for action in parser._actions:
+        if action.dest == "time_steps":
+            action.help = "time bins per sample (default: the file's T; if given, it must match)"
     parser.add_argument("--split", choices=("train", "test"), default="test")
     parser.add_argument("--samples", type=int, default=None, metavar="N",
                         help="number of samples (default: the whole split)")
