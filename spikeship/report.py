@@ -57,7 +57,8 @@ ASSUMPTIONS = (
     "The readout (classes x last layer, non-spiking, TWO-weighted accumulation) is counted as one more "
     "layer of compartments.",
     "Cores: max(compartments / neurons per core, synapse bytes / synaptic memory per core); a lower bound "
-    "(no routing or list overhead).",
+    "(no routing or list overhead). Fan-in is checked per neuron against the axons per core; output-axon "
+    "(fan-out) limits depend on placement and are not checked.",
     "ANN reference: the same layers run once as a non-spiking ANN (conv MACs include padded taps).",
     hardware.LOIHI2_ENERGY_NOTE + " The Loihi figures are Loihi 1's.",
 )
