@@ -101,7 +101,7 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=None, help="default: TrainConfig's")
     p.add_argument("--mask-prob", type=float, default=0.5)
-    p.add_argument("--surrogate", default="piecewise", choices=["piecewise", "arctan", "slayer"])
+    p.add_argument("--surrogate", default="arctan", choices=["piecewise", "arctan", "slayer"])
     p.add_argument("--alpha", type=float, default=2.0)
     p.add_argument("--rescale", action="store_true", help="MSG: divide kept surrogate entries by 1 - p")
     p.add_argument("--dataset", default="event-digits")

@@ -24,11 +24,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from ablation import SETTINGS, load_frames  # noqa: E402
 
 
-def gradients(model, x, y, mask_prob: float, seed: int):
+def gradients(model, x, y, surrogate: str, alpha: float, mask_prob: float, seed: int):
     """dL/dW per weight tensor and dL/dV per spiking layer for one batch with the given mask probability."""
     from spikeship.train.msg import SurrogateConfig
 
-    model.set_surrogate(SurrogateConfig("piecewise", 2.0, mask_prob))
+    model.set_surrogate(SurrogateConfig(surrogate, alpha, mask_prob))
     model.train()
     voltage_grads = []
     handles = []
@@ -66,12 +66,14 @@ def main(argv=None) -> int:
     runs = Path(args.runs)
     _, test = load_frames("event-digits", args.time_steps, Path(args.data_cache))
     x, y = test.spikes[: args.batch].float(), test.labels[: args.batch]
-    model = load_checkpoint(runs / "SG" / "seed0" / "model.pt").build_model()
-    sg_w, sg_v = gradients(model, x, y, 0.0, 0)
-    print(f"1. gradients at the trained SG weights (seed 0), {args.batch} test samples")
+    ck = load_checkpoint(runs / "SG" / "seed0" / "model.pt")
+    model = ck.build_model()
+    kind, alpha = ck.config["surrogate"], ck.config["alpha"]
+    sg_w, sg_v = gradients(model, x, y, kind, alpha, 0.0, 0)
+    print(f"1. gradients at the trained SG weights (seed 0, {kind} surrogate), {args.batch} test samples")
     print("| gradient | SG non-zero | MSG non-zero | MSG/SG cosine | MSG/SG norm |")
     print("|---|---|---|---|---|")
-    msg = [gradients(model, x, y, args.mask_prob, d + 1) for d in range(args.draws)]
+    msg = [gradients(model, x, y, kind, alpha, args.mask_prob, d + 1) for d in range(args.draws)]
     for i, g in enumerate(sg_v):
         nz = [float((m[1][i] != 0).double().mean()) for m in msg]
         print(f"| dL/dV layer {i} | {float((g != 0).double().mean()):.3f} | {statistics.fmean(nz):.3f} | | |")

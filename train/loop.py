@@ -54,7 +54,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     method: str = "msg"
     mask_prob: float = 0.5
-    surrogate: str = "piecewise"
+    surrogate: str = "arctan"
     alpha: float = 2.0
     rescale: bool = False
     decode: str = "two"
