@@ -99,3 +99,16 @@ def test_interrupt_stops_the_network(dense_case):
 
     with pytest.raises(KeyboardInterrupt):
         run_lava(path, inputs[:6], chunk_samples=2, progress=interrupt)
+
+
+def test_interrupt_of_a_sharded_run_stops_every_worker(dense_case):
+    path, _, inputs, _, _ = dense_case
+    calls = []
+
+    def interrupt(k):
+        calls.append(k)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_lava_sharded(path, inputs[:12], workers=2, chunk_samples=2, progress=interrupt)
+    assert calls  # it was interrupted while the workers were running
