@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from ..errors import SpikeshipError
-from . import layout
+from . import kernels, layout
 from .lava_compat import import_lava
 from .netfile import ConvLayer, CubaParams, DenseLayer, NetSpec
 
@@ -195,15 +195,92 @@ def check_inputs(net: NetSpec, inputs) -> np.ndarray:
     return x.astype(np.uint8)
 
 
-def emulate(net: NetSpec, inputs, *, record_spikes: bool = True, batch_size: int = 512,
-            progress: Callable[[int], None] | None = None) -> EmulatorResult:
-    """Run every sample of ``inputs`` ``(N, *input_shape, T)`` through the integer graph of ``net``."""
+class _TorchEngine:
+    """The emulator's arithmetic with torch tensors (dense GEMMs, unfold convolutions, float64 neurons)."""
+
+    def __init__(self, net: NetSpec) -> None:
+        self.net = net
+        self.synapses = [make_synapse(layer) for layer in net.layers]
+        self.readout_syn = _DenseSynapse(net.readout_weight)
+
+    def start(self, batch: int) -> None:
+        self.states = [CubaState.zeros((batch,) + s) for s in self.net.layer_shapes]
+
+    def layer(self, k: int, src: np.ndarray) -> np.ndarray:
+        s, self.states[k] = cuba_step(self.synapses[k](torch.from_numpy(src)), self.states[k],
+                                      self.net.layers[k].neuron)
+        return s.to(torch.uint8).numpy()
+
+    def readout(self, src: np.ndarray) -> np.ndarray:
+        return self.readout_syn(torch.from_numpy(src)).numpy()
+
+
+class _NumbaEngine:
+    """The same arithmetic in int64 with numba kernels: event-driven synapses, one fused CUBA pass."""
+
+    def __init__(self, net: NetSpec) -> None:
+        self.net = net
+        self.params = []
+        for layer in net.layers:
+            if isinstance(layer, DenseLayer):
+                w, exponent = lava_dense_weights(layer.weight)
+                self.params.append(("dense", np.ascontiguousarray(w.T), exponent))
+            else:
+                self.params.append(("conv", np.ascontiguousarray(layer.weight, dtype=np.int64), None))
+        w, exponent = lava_dense_weights(net.readout_weight)
+        self.readout_params = (np.ascontiguousarray(w.T), exponent)
+
+    def start(self, batch: int) -> None:
+        self.batch = batch
+        sizes = [int(np.prod(s)) for s in self.net.layer_shapes]
+        self.u = [np.zeros(batch * n, np.int64) for n in sizes]
+        self.v = [np.zeros(batch * n, np.int64) for n in sizes]
+
+    @staticmethod
+    def _dense(src: np.ndarray, weight_t: np.ndarray, exponent: int) -> np.ndarray:
+        acc = np.zeros((src.shape[0], weight_t.shape[1]), np.int64)
+        kernels.dense_accumulate(np.ascontiguousarray(src.reshape(src.shape[0], -1)), weight_t, acc)
+        acc = acc << exponent if exponent > 0 else acc >> -exponent
+        return kernels.signed_wrap(acc, 32)
+
+    def layer(self, k: int, src: np.ndarray) -> np.ndarray:
+        kind, w, exponent = self.params[k]
+        layer = self.net.layers[k]
+        if kind == "dense":
+            acc = self._dense(src, w, exponent)
+        else:
+            acc = np.zeros((self.batch,) + tuple(layer.shape), np.int64)
+            kernels.conv_accumulate(np.ascontiguousarray(src), w, *layer.stride, *layer.padding, *layer.dilation,
+                                    layer.groups, acc)
+            acc = kernels.signed_wrap(acc, UV_BITS)
+        spikes = np.empty((self.batch,) + tuple(layer.shape), np.uint8)
+        p = layer.neuron
+        kernels.cuba_step(acc.reshape(-1), self.u[k], self.v[k], p.i_decay, p.v_decay, p.vth_mant,
+                          spikes.reshape(-1))
+        return spikes
+
+    def readout(self, src: np.ndarray) -> np.ndarray:
+        return self._dense(src, *self.readout_params)
+
+
+ENGINES = {"torch": _TorchEngine, "numba": _NumbaEngine}
+
+
+def emulate(net: NetSpec, inputs, *, record_spikes: bool = True, batch_size: int = 256,
+            progress: Callable[[int], None] | None = None, engine: str = "auto") -> EmulatorResult:
+    """Run every sample of ``inputs`` ``(N, *input_shape, T)`` through the integer graph of ``net``.
+
+    ``engine``: ``numba`` (event-driven kernels, the default when numba is installed) or ``torch``; both
+    compute the same integers (tests/sim check them against each other, slayer and Lava)."""
+    if engine == "auto":
+        engine = "numba" if kernels.AVAILABLE else "torch"
+    if engine not in ENGINES:
+        raise SpikeshipError(f"unknown emulator engine {engine!r}; choose {', '.join(ENGINES)}")
     x = check_inputs(net, inputs)
     n, T, L = x.shape[0], net.time_steps, net.num_layers
     steps = layout.isolated_steps(T, L)
-    synapses = [make_synapse(layer) for layer in net.layers]
-    readout_syn = _DenseSynapse(net.readout_weight)
     shapes = net.layer_shapes
+    run = ENGINES[engine](net)
     spikes = [np.zeros((n,) + s + (steps,), np.uint8) for s in shapes] if record_spikes else None
     counts = np.zeros((n, L), np.int64)
     readout_steps = np.zeros((n, net.num_classes, T), np.int64)
@@ -211,32 +288,23 @@ def emulate(net: NetSpec, inputs, *, record_spikes: bool = True, batch_size: int
         for lo in range(0, n, batch_size):
             hi = min(n, lo + batch_size)
             b = hi - lo
-            xb = torch.from_numpy(np.ascontiguousarray(np.moveaxis(x[lo:hi], -1, 0)))  # (T, B, ...) uint8
-            states = [CubaState.zeros((b,) + s) for s in shapes]
-            prev = [torch.zeros((b,) + s, dtype=torch.uint8) for s in shapes]
-            zero_in = torch.zeros((b,) + tuple(net.feed_shape), dtype=torch.uint8)
-            count = torch.zeros((b, L), dtype=torch.int64)
-            record = [torch.zeros((steps, b) + s, dtype=torch.uint8) for s in shapes] if record_spikes else None
-            r_steps = torch.zeros((T, b, net.num_classes), dtype=torch.int64)
+            xb = np.ascontiguousarray(np.moveaxis(x[lo:hi], -1, 0))  # (T, B, *feed) uint8
+            zero_in = np.zeros((b,) + tuple(net.feed_shape), np.uint8)
+            run.start(b)
+            prev = [np.zeros((b,) + s, np.uint8) for s in shapes]
             for tau in range(steps):
                 new = []
-                for k, syn in enumerate(synapses):
+                for k in range(L):
                     src = (xb[tau] if tau < T else zero_in) if k == 0 else prev[k - 1]
-                    s, states[k] = cuba_step(syn(src), states[k], net.layers[k].neuron)
-                    s = s.to(torch.uint8)
+                    s = run.layer(k, src)
                     new.append(s)
                     if k <= tau < k + T:
-                        count[:, k] += s.reshape(b, -1).sum(1)
-                    if record is not None:
-                        record[k][tau] = s
+                        counts[lo:hi, k] += s.reshape(b, -1).sum(1, dtype=np.int64)
+                    if spikes is not None:
+                        spikes[k][lo:hi, ..., tau] = s
                 if tau + 1 < T:  # readout input r_t = W_r s_{L-1}[t - 1] for t = tau + 1
-                    r_steps[tau + 1] = readout_syn(new[-1])
+                    readout_steps[lo:hi, :, tau + 1] = run.readout(new[-1])
                 prev = new
-            counts[lo:hi] = count.numpy()
-            readout_steps[lo:hi] = r_steps.permute(1, 2, 0).numpy()
-            if record is not None:
-                for k in range(L):
-                    spikes[k][lo:hi] = np.moveaxis(record[k].numpy(), 0, -1)
             if progress is not None:
                 progress(b)
     readout = (readout_steps * net.two_weights.reshape(1, 1, -1)).sum(-1)

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from spikeship.errors import SpikeshipError
-from spikeship.sim import layout
+from spikeship.sim import kernels, layout
 from spikeship.sim.emulator import (CubaState, check_inputs, cuba_step, emulate, lava_dense_weights,
                                     signed_wrap, wrap_int32)
 from spikeship.sim.netfile import CubaParams, read_net
@@ -11,8 +11,13 @@ from spikeship.train.model import decode_integer, readout_integers
 
 
 def step(a, u, v, p):
-    s, st = cuba_step(torch.tensor([a]), CubaState(torch.tensor([u]), torch.tensor([v])), p)
-    return bool(s[0]), int(st.u[0]), int(st.v[0])
+    """One CUBA step on one neuron, by the torch path and by the numba kernel (which must agree)."""
+    s, st = cuba_step(torch.tensor([a]), CubaState(torch.tensor([float(u)]), torch.tensor([float(v)])), p)
+    result = bool(s[0]), int(st.u[0]), int(st.v[0])
+    uu, vv, ss = np.array([u]), np.array([v]), np.zeros(1, np.uint8)
+    kernels.cuba_step(np.array([a]), uu, vv, p.i_decay, p.v_decay, p.vth_mant, ss)
+    assert (bool(ss[0]), int(uu[0]), int(vv[0])) == result
+    return result
 
 
 def test_cuba_step_integrates_thresholds_strictly_and_resets():
@@ -76,12 +81,13 @@ def _torch_isolated(model, inputs, extra):
     return [layout.isolated_from_slayer(y.numpy()).astype(np.uint8) for y in ys]
 
 
+@pytest.mark.parametrize("engine", ["numba", "torch"])
 @pytest.mark.parametrize("case", ["dense_case", "conv_case"])
-def test_emulator_equals_slayer_on_every_step_of_the_isolated_view(case, request):
+def test_emulator_equals_slayer_on_every_step_of_the_isolated_view(case, engine, request):
     path, model, inputs, labels, two = request.getfixturevalue(case)
     net = read_net(path)
     T, L = net.time_steps, net.num_layers
-    res = emulate(net, inputs, batch_size=7)  # batches that do not divide N
+    res = emulate(net, inputs, batch_size=7, engine=engine)  # batches that do not divide N
     expected = _torch_isolated(model, inputs, L + 1)
     for k in range(L):
         assert res.spikes[k].shape == expected[k].shape
@@ -116,3 +122,15 @@ def test_check_inputs_refuses_wrong_shapes_and_graded_values(conv_case, dense_ca
     dense = read_net(dense_case[0])
     assert check_inputs(dense, np.zeros((3, 2, 4, 4, 8))).shape == (3, 32, 8)  # CHW flatten for dense
     assert check_inputs(dense, np.zeros((3, 32, 8))).shape == (3, 32, 8)
+
+
+def test_numba_conv_kernel_matches_conv2d_with_stride_padding_dilation_groups():
+    rng = np.random.default_rng(0)
+    x = (rng.random((3, 4, 9, 11)) < 0.3).astype(np.uint8)
+    w = 2 * rng.integers(-128, 128, size=(6, 2, 3, 2))
+    for stride, pad, dil in (((1, 1), (0, 0), (1, 1)), ((2, 1), (1, 2), (1, 2)), ((2, 2), (1, 0), (2, 1))):
+        ref = torch.nn.functional.conv2d(torch.from_numpy(x).double(), torch.from_numpy(w).double(),
+                                         stride=stride, padding=pad, dilation=dil, groups=2).long().numpy()
+        out = np.zeros(ref.shape, np.int64)
+        kernels.conv_accumulate(x, w.astype(np.int64), *stride, *pad, *dil, 2, out)
+        assert np.array_equal(out, ref), (stride, pad, dil)

@@ -1,0 +1,110 @@
+"""Fused, event-driven integer kernels for the emulator (numba), bit-exact with the torch path.
+
+Synapses are event driven: only the input spikes are visited, each adding its weights to its fan-out
+(spikes are sparse, so this is far cheaper than a dense GEMM). The CUBA step is one pass over the
+neurons with the exact integer arithmetic of Lava's ``PyLifResetModelBitAcc`` (int64 throughout).
+numba comes with tonic (through librosa); without it the emulator uses its torch path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    import numba
+except ImportError:  # pragma: no cover - numba is installed with tonic
+    numba = None
+
+AVAILABLE = numba is not None
+
+_MAX_UV = 1 << 23
+
+if AVAILABLE:
+    @numba.njit(cache=True, nogil=True)
+    def _wrap32(x):
+        if x >= 2147483648 or x < -2147483648:
+            return ((x + 2147483648) & 0xFFFFFFFF) - 2147483648
+        return x
+
+    @numba.njit(cache=True, nogil=True)
+    def _decay(x, keep):
+        p = x * keep
+        if p >= 0:
+            return p >> 12
+        return -((-p) >> 12)
+
+    @numba.njit(cache=True, nogil=True)
+    def cuba_step(a, u, v, i_decay, v_decay, vth, spikes):
+        """In place over flat int64 arrays ``a`` (synaptic input), ``u``, ``v``; writes uint8 ``spikes``."""
+        i_keep = 4096 - i_decay
+        v_keep = 4096 - v_decay
+        threshold = vth << 6
+        for n in range(a.shape[0]):
+            act = _wrap32(_wrap32(a[n]) << 6)
+            c = _wrap32(_decay(u[n], i_keep) + act)
+            w = c - 2 * _MAX_UV if c > _MAX_UV else c
+            c = c + 2 * _MAX_UV if w <= -_MAX_UV else w
+            u[n] = c
+            vv = _decay(v[n], v_keep) + c
+            if vv > _MAX_UV - 1:
+                vv = _MAX_UV - 1
+            elif vv < -_MAX_UV + 1:
+                vv = -_MAX_UV + 1
+            if vv > threshold:
+                spikes[n] = 1
+                v[n] = 0
+            else:
+                spikes[n] = 0
+                v[n] = vv
+
+    @numba.njit(cache=True, nogil=True)
+    def dense_accumulate(spikes, weight_t, out):
+        """``out[b] += sum of weight_t[i]`` over the inputs ``i`` that spiked; ``spikes`` (B, N_in) uint8,
+        ``weight_t`` (N_in, N_out) int64, ``out`` (B, N_out) int64."""
+        for b in range(spikes.shape[0]):
+            for i in range(spikes.shape[1]):
+                if spikes[b, i]:
+                    for o in range(weight_t.shape[1]):
+                        out[b, o] += weight_t[i, o]
+
+    @numba.njit(cache=True, nogil=True)
+    def conv_accumulate(spikes, weight, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups, out):
+        """Scatter form of ``torch.nn.functional.conv2d`` (cross-correlation) for binary input:
+        ``spikes`` (B, C, H, W) uint8, ``weight`` (C_out, C_in / groups, kH, kW) int64, ``out``
+        (B, C_out, OH, OW) int64."""
+        n_b, n_c, n_h, n_w = spikes.shape
+        c_out, c_in_g, k_h, k_w = weight.shape
+        c_out_g = c_out // groups
+        o_h, o_w = out.shape[2], out.shape[3]
+        for b in range(n_b):
+            for c in range(n_c):
+                g = c // c_in_g
+                ci = c - g * c_in_g
+                for y in range(n_h):
+                    for x in range(n_w):
+                        if spikes[b, c, y, x] == 0:
+                            continue
+                        for ky in range(k_h):
+                            ny = y + pad_h - ky * dil_h
+                            if ny < 0 or ny % stride_h != 0:
+                                continue
+                            oy = ny // stride_h
+                            if oy >= o_h:
+                                continue
+                            for kx in range(k_w):
+                                nx = x + pad_w - kx * dil_w
+                                if nx < 0 or nx % stride_w != 0:
+                                    continue
+                                ox = nx // stride_w
+                                if ox >= o_w:
+                                    continue
+                                for oc in range(g * c_out_g, (g + 1) * c_out_g):
+                                    out[b, oc, oy, ox] += weight[oc, ci, ky, kx]
+
+
+def signed_wrap(x: np.ndarray, bits: int) -> np.ndarray:
+    """Two's-complement wrap of an int64 array to ``bits`` bits (in place when anything is out of range)."""
+    half = 1 << (bits - 1)
+    if x.size and (x.max() >= half or x.min() < -half):
+        x[...] = (x + half) % (2 * half) - half
+    return x
