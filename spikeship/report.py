@@ -76,6 +76,7 @@ class ReportConfig:
     downsample: int = 1
     time_steps: int | None = None  # must match the file's when given
     batch_size: int = 64
+    workers: int = 1  # Lava processes (samples sharded)
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -84,6 +85,8 @@ class ReportConfig:
             raise SpikeshipError(f"--samples must be at least 1, not {self.samples}")
         if self.batch_size < 1:
             raise SpikeshipError("batch size must be at least 1")
+        if self.workers < 1:
+            raise SpikeshipError(f"--workers must be at least 1, not {self.workers}")
 
 
 # ------------------------------------------------------------------------------------------------ network
@@ -140,7 +143,7 @@ class BatchRun:
     predictions: np.ndarray
 
 
-def emulator_batches(net, inputs: np.ndarray, batch_size: int) -> Iterator[BatchRun]:
+def emulator_batches(net, inputs: np.ndarray, batch_size: int, workers: int = 1) -> Iterator[BatchRun]:
     from .sim.emulator import emulate
 
     for lo in range(0, len(inputs), batch_size):
@@ -452,7 +455,7 @@ class ReportResult:
 
 
 def report_on_inputs(net, inputs: np.ndarray, labels: np.ndarray | None, backend: str, meta: dict,
-                     batch_size: int = 64) -> tuple[dict, tuple[np.ndarray, list[np.ndarray]]]:
+                     batch_size: int = 64, workers: int = 1) -> tuple[dict, tuple[np.ndarray, list[np.ndarray]]]:
     """Run ``inputs`` through ``backend`` in batches and count; returns the report and sample 0's spikes."""
     from .sim.emulator import check_inputs
 
@@ -462,7 +465,7 @@ def report_on_inputs(net, inputs: np.ndarray, labels: np.ndarray | None, backend
     predictions = []
     raster = None
     lo = 0
-    for run in BATCH_RUNNERS[backend](net, x, batch_size):
+    for run in BATCH_RUNNERS[backend](net, x, batch_size, workers):
         batch = x[lo:lo + len(run.predictions)]
         lo += len(batch)
         parts.append(count_network(geometry, batch, run.windows))
@@ -501,7 +504,7 @@ def run_report(cfg: ReportConfig) -> ReportResult:
     check_inputs(net, inputs)  # a shape mismatch fails here, before any backend starts
     meta = {"net": str(cfg.net), "backend": cfg.backend, "dataset": cfg.dataset, "split": cfg.split,
             "sample_indices": [int(i) for i in indices]}
-    report, raster = report_on_inputs(net, inputs, labels, cfg.backend, meta, cfg.batch_size)
+    report, raster = report_on_inputs(net, inputs, labels, cfg.backend, meta, cfg.batch_size, cfg.workers)
     paths = write_report(report, Path(cfg.out), raster)
     return ReportResult(report, paths, time.perf_counter() - start)
 

@@ -23,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where the spikes come from (default: emulator; both give the same counts)")
     parser.add_argument("--out", metavar="DIR", default="report",
                         help="folder for report.json, report.md, energy.png, raster.png (default: report)")
+    parser.add_argument("--workers", type=int, default=1, metavar="K",
+                        help="Lava: shard the samples over K processes (default: 1)")
     parser.add_argument("--batch-size", type=int, default=64, metavar="B", help=argparse.SUPPRESS)
 
 
@@ -30,7 +32,7 @@ def config_from_args(args) -> ReportConfig:
     return ReportConfig(net=args.net, out=args.out, backend=args.backend, dataset=args.dataset,
                         data_dir=args.data_dir, split=args.split, samples=args.samples,
                         downsample=args.sensor_downsample, time_steps=args.time_steps,
-                        batch_size=args.batch_size)
+                        batch_size=args.batch_size, workers=args.workers)
 
 
 def run(args) -> int:

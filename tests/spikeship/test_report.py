@@ -90,8 +90,8 @@ def test_energy_totals_add_up(emulator_report):
 
 def test_lava_and_emulator_reports_are_identical(conv_case, emulator_report):
     net, inputs, labels, report, _ = emulator_report
-    lava, _ = report_on_inputs(net, inputs[:3], labels[:3], "lava", {"backend": "lava"})
-    emu, _ = report_on_inputs(net, inputs[:3], labels[:3], "emulator", {"backend": "emulator"})
+    lava, _ = report_on_inputs(net, inputs[:4], labels[:4], "lava", {"backend": "lava"}, workers=2)
+    emu, _ = report_on_inputs(net, inputs[:4], labels[:4], "emulator", {"backend": "emulator"})
     assert lava["totals"]["spikes"]["total"] > 0
     assert counts_only(lava) == counts_only(emu)
     assert lava["meta"] != emu["meta"]
