@@ -78,7 +78,7 @@ def run_demo(cfg: DemoConfig) -> dict:
     """Run every step; returns the summary (also written to OUT/summary.json)."""
     import torch
 
-    from .train.data import load_dataset, subset_indices
+    from .train.data import load_dataset
 
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     out = Path(cfg.out)
