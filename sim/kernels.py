@@ -68,18 +68,19 @@ if AVAILABLE:
                         out[b, o] += weight_t[i, o]
 
     @numba.njit(cache=True, nogil=True)
-    def conv_accumulate(spikes, weight, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups, out):
-        """Scatter form of ``torch.nn.functional.conv2d`` (cross-correlation) for binary input:
-        ``spikes`` (B, C, H, W) uint8, ``weight`` (C_out, C_in / groups, kH, kW) int64, ``out``
-        (B, C_out, OH, OW) int64."""
+    def conv_accumulate_hwc(spikes, weight_hwio, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups, out):
+        """Scatter form of ``torch.nn.functional.conv2d`` (cross-correlation) for binary input, channels
+        last on the output so the innermost loop is contiguous: ``spikes`` (B, C, H, W) uint8,
+        ``weight_hwio`` (kH, kW, C_in / groups, C_out) int64, ``out`` (B, OH, OW, C_out) int64."""
         n_b, n_c, n_h, n_w = spikes.shape
-        c_out, c_in_g, k_h, k_w = weight.shape
+        k_h, k_w, c_in_g, c_out = weight_hwio.shape
         c_out_g = c_out // groups
-        o_h, o_w = out.shape[2], out.shape[3]
+        o_h, o_w = out.shape[1], out.shape[2]
         for b in range(n_b):
             for c in range(n_c):
                 g = c // c_in_g
                 ci = c - g * c_in_g
+                lo, hi = g * c_out_g, (g + 1) * c_out_g
                 for y in range(n_h):
                     for x in range(n_w):
                         if spikes[b, c, y, x] == 0:
@@ -98,8 +99,17 @@ if AVAILABLE:
                                 ox = nx // stride_w
                                 if ox >= o_w:
                                     continue
-                                for oc in range(g * c_out_g, (g + 1) * c_out_g):
-                                    out[b, oc, oy, ox] += weight[oc, ci, ky, kx]
+                                for oc in range(lo, hi):
+                                    out[b, oy, ox, oc] += weight_hwio[ky, kx, ci, oc]
+
+
+def conv_accumulate(spikes, weight, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups, out):
+    """``out`` (B, C_out, OH, OW) int64 ``+=`` the convolution of binary ``spikes`` (B, C, H, W) with
+    ``weight`` (C_out, C_in / groups, kH, kW), as ``torch.nn.functional.conv2d`` computes it."""
+    hwc = np.zeros((out.shape[0], out.shape[2], out.shape[3], out.shape[1]), np.int64)
+    conv_accumulate_hwc(np.ascontiguousarray(spikes), np.ascontiguousarray(weight.transpose(2, 3, 1, 0)),
+                        stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups, hwc)
+    out += hwc.transpose(0, 3, 1, 2)
 
 
 def signed_wrap(x: np.ndarray, bits: int) -> np.ndarray:
