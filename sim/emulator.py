@@ -292,6 +292,7 @@ def emulate(net: NetSpec, inputs, *, record_spikes: bool = True, batch_size: int
             zero_in = np.zeros((b,) + tuple(net.feed_shape), np.uint8)
             run.start(b)
             prev = [np.zeros((b,) + s, np.uint8) for s in shapes]
+            record = [np.empty((steps, b) + s, np.uint8) for s in shapes] if spikes is not None else None
             for tau in range(steps):
                 new = []
                 for k in range(L):
@@ -300,11 +301,14 @@ def emulate(net: NetSpec, inputs, *, record_spikes: bool = True, batch_size: int
                     new.append(s)
                     if k <= tau < k + T:
                         counts[lo:hi, k] += s.reshape(b, -1).sum(1, dtype=np.int64)
-                    if spikes is not None:
-                        spikes[k][lo:hi, ..., tau] = s
+                    if record is not None:
+                        record[k][tau] = s  # time-major while running (contiguous writes)
                 if tau + 1 < T:  # readout input r_t = W_r s_{L-1}[t - 1] for t = tau + 1
                     readout_steps[lo:hi, :, tau + 1] = run.readout(new[-1])
                 prev = new
+            if record is not None:
+                for k in range(L):
+                    spikes[k][lo:hi] = np.moveaxis(record[k], 0, -1)
             if progress is not None:
                 progress(b)
     readout = (readout_steps * net.two_weights.reshape(1, 1, -1)).sum(-1)
