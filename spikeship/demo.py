@@ -88,6 +88,8 @@ def run_demo(cfg: DemoConfig) -> dict:
     s: dict = {"dataset": DATASET, "arch": cfg.arch, "time_steps": cfg.time_steps, "epochs": cfg.epochs}
     run_dir, net_path, onnx_path = out / "train", out / "model.net", out / "model.onnx"
 
+    with Step(log, "imports", "imports: torch, lava-nc, lava-dl"):
+        _quiet_imports()
     with Step(log, "data", f"data: {DATASET} (built in: sklearn's 1,797 digits seen by a simulated DVS)"):
         train_set = load_dataset(DATASET, None, cfg.time_steps, "train")
         test_set = load_dataset(DATASET, None, cfg.time_steps, "test")
@@ -98,7 +100,7 @@ def run_demo(cfg: DemoConfig) -> dict:
     if "data" not in log or log["data"]["status"] != "ok":
         return _finish(out, s, log, wall0)
 
-    with Step(log, "train", f"train: {cfg.arch} network, MSG + TWO, {cfg.epochs} epochs, CPU"):
+    with Step(log, "train", f"train: {cfg.arch} network, MSG + TWO, {cfg.epochs} epoch{'s' if cfg.epochs > 1 else ''}, CPU"):
         from .train.loop import TrainConfig, train
 
         tcfg = TrainConfig(dataset=DATASET, arch=cfg.arch, time_steps=cfg.time_steps, epochs=cfg.epochs,
@@ -154,6 +156,24 @@ def run_demo(cfg: DemoConfig) -> dict:
     elif emu is not None:
         log["lava"] = {"status": "skipped (--lava-samples 0)", "seconds": 0.0}
     return _finish(out, s, log, wall0)
+
+
+def _quiet_imports() -> None:
+    """Import the heavy dependencies once, up front, and say what their import-time notices were instead of
+    letting them interleave with the demo's output (torch's "No CUDA runtime is found", lava-dl's optional
+    Prophesee toolbox warning)."""
+    import contextlib
+    import io
+    from importlib.metadata import version
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+        import torch
+        from lava.lib.dl import netx, slayer  # noqa: F401
+    notes = [line.strip() for line in buf.getvalue().splitlines() if line.strip()]
+    print(f"   torch {torch.__version__} (CPU, {torch.get_num_threads()} threads), lava-nc {version('lava-nc')}, "
+          f"lava-dl {version('lava-dl')}" + (f"; {len(notes)} import-time notice lines hidden, the first: "
+                                             f"{notes[0]!r}" if notes else ""))
 
 
 def _windows(canonical: list, time_steps: int) -> list:
