@@ -178,3 +178,22 @@ def test_cli_trains_event_digits_and_resumes(tmp_path, capsys):
     assert cli_main(["train", "--quiet", "--resume", "--out", out]) == 0
     code = cli_main(["train", "--quiet", "--resume", "--out", out, "--epochs", "5"])
     assert code == 2 and "epochs (stored 1, given 5)" in capsys.readouterr().err
+
+
+def test_network_from_toml_config(tmp_path):
+    toml = tmp_path / "net.toml"
+    toml.write_text('weight_scale = 2.0\n[[layer]]\nkind = "pool"\nkernel = 2\n[[layer]]\nkind = "dense"\n'
+                    'features = 12\n[neuron]\nthreshold = 0.5\n')
+    metrics = train(_cfg(tmp_path, model_config=str(toml), epochs=1), data=_data())
+    ck = load_checkpoint(tmp_path / "run" / "model.pt")
+    assert [layer.kind for layer in ck.spec.layers] == ["pool", "dense"]
+    assert ck.spec.neuron.threshold == 0.5 and ck.spec.weight_scale == 2.0
+    assert metrics["arch"] == f"config:{toml}"
+    assert metrics["two_weights_int"][:2] == [0, 0]  # L = 2 steps of pipeline fill
+
+
+def test_bad_toml_config_is_a_user_error(tmp_path):
+    toml = tmp_path / "net.toml"
+    toml.write_text('[[layer]]\nkind = "lstm"\n')
+    with pytest.raises(SpikeshipError, match="bad model config .*unknown layer kind 'lstm'"):
+        train(_cfg(tmp_path, model_config=str(toml)), data=_data())
