@@ -12,9 +12,14 @@ operation, what ``Loihi2SimCfg(select_tag='fixed_pt')`` runs for a netx network 
   ``v = clip(round0(v * (4096 - vDecay) / 4096) + u, +-(2**23 - 1))``, spike when ``v > vThMant << 6``,
   then ``v = 0``; ``round0`` is a right shift of the magnitude (rounds toward zero).
 
-Synaptic sums are computed with torch in float64 and converted back to int64: every operand is an integer
-and every partial sum stays far below 2**53 (binary spikes, |weights| <= 2**9, fan-in < 2**20), so the
-float result is exact, and BLAS/conv kernels make it fast. The neuron arithmetic is int64.
+Two engines compute the same integers (the tests check them against each other, slayer and Lava):
+
+* ``numba`` (default; numba is installed with tonic): event-driven synapses (each input spike adds its
+  weights to its fan-out) and one fused int64 pass for the CUBA step (:mod:`spikeship.sim.kernels`).
+* ``torch``: dense GEMMs and ``unfold`` + GEMM convolutions in float32 when every partial sum stays below
+  2**24, else float64 (below 2**53), so the float results are exact integers; neuron state in float64,
+  which holds every intermediate exactly (see :class:`CubaState`). Never ``conv2d``: its float32
+  algorithms (NNPACK Winograd/FFT) were measured inexact on spike convolutions.
 
 The emulator simulates every sample in isolation for ``T + L`` steps (see :mod:`spikeship.sim.layout`),
 which contains both PyTorch's view of each layer and Lava's window.
