@@ -100,7 +100,8 @@ def run_demo(cfg: DemoConfig) -> dict:
     if "data" not in log or log["data"]["status"] != "ok":
         return _finish(out, s, log, wall0)
 
-    with Step(log, "train", f"train: {cfg.arch} network, MSG + TWO, {cfg.epochs} epoch{'s' if cfg.epochs > 1 else ''}, CPU"):
+    epochs = f"{cfg.epochs} epoch{'s' if cfg.epochs > 1 else ''}"
+    with Step(log, "train", f"train: {cfg.arch} network, MSG + TWO, {epochs}, CPU"):
         from .train.loop import TrainConfig, train
 
         tcfg = TrainConfig(dataset=DATASET, arch=cfg.arch, time_steps=cfg.time_steps, epochs=cfg.epochs,
@@ -111,7 +112,8 @@ def run_demo(cfg: DemoConfig) -> dict:
         metrics = train(tcfg, data=(train_set, test_set))
         if not tcfg.progress:
             for row in _history(run_dir):
-                print(f"   epoch {row['epoch']}: loss {float(row['loss']):.4f}, train {_pct(float(row['train_accuracy']))}"
+                print(f"   epoch {row['epoch']}: loss {float(row['loss']):.4f}, "
+                      f"train {_pct(float(row['train_accuracy']))}"
                       f", test {_pct(float(row['test_accuracy']))}, {float(row['seconds']):.1f} s")
         s["pytorch_float"] = metrics["test_accuracy"]
         s["quantized_deploy"] = metrics["test_accuracy_quantized_deploy"]
@@ -283,7 +285,8 @@ def print_summary(s: dict) -> None:
     if t:
         en, r = t["energy_pj"], t["ratios"]
         print(f"per inference ({t['samples']} test samples): {t['spikes']['mean']:.0f} spikes, "
-              f"{t['synops']['mean']:,.0f} SynOps, latency {t['latency_steps']} steps, {t['cores']} Loihi 1 cores with the readout")
+              f"{t['synops']['mean']:,.0f} SynOps, latency {t['latency_steps']} steps, {t['cores']} Loihi 1 cores "
+              "with the readout")
         print(f"energy per inference: Loihi table {en['loihi'] / 1000:,.1f} nJ | paper-style SNN "
               f"{en['snn_ac_fp32'] / 1000:,.2f} nJ vs ANN {en['ann_fp32'] / 1000:,.2f} nJ (FP32), "
               f"SNN/ANN = {r['paper_fp32']:.3f}")

@@ -344,5 +344,5 @@ def run_report(cfg: ReportConfig) -> ReportResult:
     return ReportResult(report, paths, time.perf_counter() - start)
 
 
-__all__ = ["ReportConfig", "run_report", "report_on_inputs", "report_from_windows", "build_report", "count_network", "network_geometry",
-           "layer_windows", "render_markdown", "write_report", "counts_only", "summary_lines"]
+__all__ = ["ReportConfig", "run_report", "report_on_inputs", "report_from_windows", "build_report", "count_network",
+           "network_geometry", "layer_windows", "render_markdown", "write_report", "counts_only", "summary_lines"]

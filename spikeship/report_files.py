@@ -190,5 +190,6 @@ def summary_lines(report: dict) -> list[str]:
     lines.append(f"energy per inference: Loihi table {_nj(en['loihi'])} nJ; ANN {_nj(en['ann_fp32'])} nJ FP32, "
                  f"{_nj(en['ann_int8'])} nJ INT8 (Loihi/ANN INT8 {_fmt(r['loihi_vs_ann_int8'])}, "
                  f"AC/MAC FP32 {_fmt(r['paper_fp32'])})")
-    lines.append(f"cores: {t['cores']}; {'exceeded: ' + '; '.join(t['exceeded']) if t['exceeded'] else 'no limit exceeded'}")
+    exceeded = "exceeded: " + "; ".join(t["exceeded"]) if t["exceeded"] else "no limit exceeded"
+    lines.append(f"cores: {t['cores']}; {exceeded}")
     return lines

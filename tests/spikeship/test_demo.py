@@ -32,7 +32,8 @@ def test_summary_says_what_did_not_run(capsys):
     print_summary(s)
     out = capsys.readouterr().out
     assert "90.00%" in out
-    lines = {line.split("  ")[1].strip(): line for line in out.splitlines() if line.startswith("  ") and "  " in line[2:]}
+    rows = [line for line in out.splitlines() if line.startswith("  ") and "  " in line[2:]]
+    lines = {line.split("  ")[1].strip(): line for line in rows}
     assert lines["emulator (bit-exact integer)"].rstrip().endswith("not run")
     assert lines["Lava (fixed_pt CPU simulator)"].rstrip().endswith("not run")
     assert "parity: not run" in out and "energy report: not run" in out
