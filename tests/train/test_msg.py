@@ -159,3 +159,14 @@ def test_config_validation():
         SurrogateConfig(kind="sigmoid")
     with pytest.raises(ValueError, match="graded_spike"):
         MSGNeuron(**{**PARAMS, "graded_spike": True})
+
+
+def test_mix_fill_replaces_masked_entries_by_the_other_surrogate():
+    torch.manual_seed(9)
+    v = torch.full((5_000,), 1.5)
+    d = masked_derivative(v, 1.25, SurrogateConfig("piecewise", 2.0, 0.5, fill="mix"))
+    pw = float(surrogate_derivative(v[:1], 1.25, SurrogateConfig("piecewise", 2.0, 0.0)))
+    at = float(surrogate_derivative(v[:1], 1.25, SurrogateConfig("arctan", 2.0, 0.0)))
+    values = set(torch.unique(d).tolist())
+    assert values == {pw, at}
+    assert abs(float((d == at).double().mean()) - 0.5) < 4 * math.sqrt(0.25 / v.numel())
