@@ -94,6 +94,7 @@ def format_table(results: list[dict], archs: list[str], seeds: list[int]) -> str
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--arch", nargs="+", default=["dense"], choices=["dense", "conv"])
+    p.add_argument("--config", default=None, metavar="FILE", help="network from a TOML file instead of --arch")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     p.add_argument("--epochs", type=int, default=15)
@@ -128,6 +129,7 @@ def main(argv=None) -> int:
                 cfg = TrainConfig(dataset=args.dataset, arch=arch, time_steps=args.time_steps, epochs=args.epochs,
                                   batch_size=args.batch_size, method=method, mask_prob=args.mask_prob,
                                   surrogate=args.surrogate, alpha=args.alpha, rescale=args.rescale, decode=decode, seed=seed, device=args.device,
+                                  model_config=args.config,
                                   out=str(out / arch / name.replace("+", "_") / f"seed{seed}"), progress=False,
                                   **extra)
                 started = time.perf_counter()

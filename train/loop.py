@@ -238,6 +238,8 @@ def train(config: TrainConfig, *, stop_after: int | None = None, data=None) -> d
         if not ckpt_path.is_file():
             raise SpikeshipError(f"--resume: no checkpoint to resume at {ckpt_path}")
         resumed = load_checkpoint(ckpt_path)
+        if resumed.optimizer_state is None or resumed.scheduler_state is None or not resumed.rng_state:
+            raise SpikeshipError(f"--resume: {ckpt_path} holds a model but no training state to resume from")
         _check_resumable(resumed.config, config)
 
     if data is not None:

@@ -197,3 +197,16 @@ def test_bad_toml_config_is_a_user_error(tmp_path):
     toml.write_text('[[layer]]\nkind = "lstm"\n')
     with pytest.raises(SpikeshipError, match="bad model config .*unknown layer kind 'lstm'"):
         train(_cfg(tmp_path, model_config=str(toml)), data=_data())
+
+
+def test_resume_needs_training_state(tmp_path):
+    from spikeship.train.checkpoint import save_checkpoint
+
+    data = _data()
+    train(_cfg(tmp_path, epochs=2), data=data, stop_after=1)
+    ck = load_checkpoint(tmp_path / "run" / "model.pt")
+    save_checkpoint(tmp_path / "run" / "model.pt", spec=ck.spec, state_dict=ck.state_dict, two_weights=ck.two_weights,
+                    dataset=ck.dataset, data_dir=None, time_steps=T, class_names=ck.class_names, config=ck.config,
+                    epoch=1)  # a model-only checkpoint
+    with pytest.raises(SpikeshipError, match="no training state to resume from"):
+        train(_cfg(tmp_path, epochs=2, resume=True), data=data)
