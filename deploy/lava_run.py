@@ -116,6 +116,7 @@ def run_lava(net: NetSpec | str, inputs, *, record_spikes: bool = False, chunk_s
                              results_path=str(folder / "readout.npy"), offset=layout.SYNAPSE_DELAY)
             dense.a_out.connect(two.a_in)
             cfg = Loihi2SimCfg(select_tag="fixed_pt")
+            _start_runtime(network, cfg)
             piece = max(1, chunk_samples) * T
             done = 0
             for g0 in range(0, total, piece):
@@ -147,6 +148,19 @@ def run_lava(net: NetSpec | str, inputs, *, record_spikes: bool = False, chunk_s
             del raw
     return LavaResult(counts=counts, readout=readout, predictions=readout.argmax(1), spikes=spikes,
                       steps=total, wall_s=time.perf_counter() - t0)
+
+
+def _start_runtime(network, cfg) -> None:
+    """Compile and start Lava's processes with SIGINT ignored, so they inherit that: on Ctrl-C only this
+    process gets KeyboardInterrupt and stops them (instead of each printing its own traceback)."""
+    if threading.current_thread() is not threading.main_thread():
+        network.create_runtime(run_cfg=cfg)
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        network.create_runtime(run_cfg=cfg)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _actors(network) -> list:
@@ -190,12 +204,13 @@ def _stop(network, timeout_s: float = 30.0) -> None:
                 stopper.start()
                 stopper.join(timeout_s)
             for actor in _actors(network):
+                # mp.Process.join: Lava's SystemProcess.join() takes no timeout
                 if _alive(actor):
                     actor.terminate()
-                    actor.join(timeout=5)
+                    mp.Process.join(actor, 5)
                 if _alive(actor):
                     actor.kill()
-                    actor.join()
+                    mp.Process.join(actor, 5)
             infrastructure = getattr(runtime, "_messaging_infrastructure", None)
             smm = getattr(infrastructure, "smm", None)
             if smm is not None:
