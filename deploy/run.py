@@ -59,7 +59,7 @@ def load_samples(dataset: str, data_dir, split: str, time_steps: int, samples: i
     return ds.spikes.numpy(), ds.labels.numpy(), np.asarray(ds.indices)
 
 
-def _progress_bar(total: int, desc: str, enabled: bool):
+def progress_bar(total: int, desc: str, enabled: bool):
     from tqdm import tqdm
 
     return tqdm(total=total, desc=desc, unit="sample", file=sys.stderr, disable=not enabled, leave=False)
@@ -73,7 +73,7 @@ def run_backend(net, inputs: np.ndarray, backend: str, *, workers: int = 1, chun
     x = check_inputs(net, inputs)
     n, T = x.shape[0], net.time_steps
     start = time.perf_counter()
-    with _progress_bar(n, backend, progress) as bar:
+    with progress_bar(n, backend, progress) as bar:
         if backend == "emulator":
             res = emulate(net, x, record_spikes=False, progress=bar.update)
             simulated = n * (T + net.num_layers)
@@ -119,8 +119,8 @@ def run_stage(cfg: RunConfig) -> dict:
         },
         "wall_s": r["wall_s"],
         "samples_per_s": n / r["wall_s"] if r["wall_s"] > 0 else None,
-        "steps_per_s": n * T / r["wall_s"] if r["wall_s"] > 0 else None,
-        "simulated_steps": r["simulated_steps"],
+        "steps_per_s": n * T / r["wall_s"] if r["wall_s"] > 0 else None,  # sample time steps per second
+        "simulated_steps": r["simulated_steps"],  # Lava: N * T + L streamed; emulator: N * (T + L) isolated
     }
     if cfg.out:
         write_json(result, cfg.out)

@@ -273,7 +273,7 @@ class ParityConfig:
 
 def parity_stage(cfg: ParityConfig) -> ParityResult:
     """Load the checkpoint, the file and the samples; compare; write JSON and the raster plot."""
-    from ..deploy.run import _progress_bar, load_samples, write_json
+    from ..deploy.run import progress_bar, load_samples, write_json
     from ..errors import SpikeshipError
     from ..train.checkpoint import load_checkpoint
     from .emulator import check_inputs
@@ -291,7 +291,7 @@ def parity_stage(cfg: ParityConfig) -> ParityResult:
                                            int(ckpt.config.get("sensor_downsample", 1) or 1))
     check_inputs(net, inputs)
     model = ckpt.build_model()
-    with _progress_bar(len(inputs), "lava", cfg.progress and cfg.lava) as bar:
+    with progress_bar(len(inputs), "lava", cfg.progress and cfg.lava) as bar:
         result, views = check_parity(net, model, inputs, labels, lava=cfg.lava, workers=cfg.workers,
                                      progress=bar.update)
     if cfg.out:
