@@ -32,21 +32,29 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
 
-    from spikeship.deploy.lava_run import run_lava, run_lava_sharded
     from spikeship.deploy.run import load_samples
-    from spikeship.sim import layout, testnets
-    from spikeship.sim.emulator import emulate
+    from spikeship.sim import testnets
     from spikeship.sim.netfile import read_net
 
     T = args.time_steps
     x_all, _, _ = load_samples("event-digits", None, "test", T, None)
     shape = tuple(x_all.shape[1:4])
     layers = ((("dense", 128), ("dense", 64)) if args.arch == "dense"
-              else (("conv", 8, 3, 1), ("pool", 2), ("conv", 16, 3, 1), ("pool", 2), ("dense", 64)))
+              else (("conv", 8, 3, 0), ("pool", 2), ("conv", 16, 3, 1), ("pool", 2), ("dense", 64)))
     model = testnets.random_model(shape, 10, layers, seed=0, weight_scale=3.0)
-    folder = Path(tempfile.mkdtemp())
-    path = testnets.write_net(model, testnets.random_two_weights(T, len(layers), seed=1), folder / "bench.net")
-    net = read_net(path)
+    with tempfile.TemporaryDirectory() as folder:
+        path = testnets.write_net(model, testnets.random_two_weights(T, len(layers), seed=1),
+                                  Path(folder) / "bench.net")
+        net = read_net(path)
+        _bench(net, x_all, args, T)
+
+
+def _bench(net, x_all, args, T) -> None:
+    from spikeship.deploy.lava_run import run_lava, run_lava_sharded
+    from spikeship.sim import layout
+    from spikeship.sim.emulator import emulate
+
+    shape = tuple(x_all.shape[1:4])
     x = x_all[: args.samples]
     n, L = len(x), net.num_layers
     print(f"network {args.arch}: input {shape}, layers {net.layer_shapes}, T = {T}; {n} event-digits test samples")
