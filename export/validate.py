@@ -32,7 +32,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from ..energy import CoreEstimate, CoreLimits, SynapseGeometry, conv_output_size, cores_needed
 from ..errors import SpikeshipError
@@ -98,20 +97,30 @@ def geometry(layer: QuantizedLayer) -> SynapseGeometry:
                            dilation=layer.dilation, groups=layer.groups)
 
 
+def _taps_inside(size: int, out: int, k: int, stride: int, padding: int, dilation: int) -> np.ndarray:
+    """(out, k) 0/1: does tap ``k`` of output position ``out`` land inside an input of ``size``?"""
+    pos = np.arange(out)[:, None] * stride - padding + np.arange(k)[None, :] * dilation
+    return ((pos >= 0) & (pos < size)).astype(np.int64)
+
+
 def worst_case_input(layer: QuantizedLayer) -> tuple[int, int]:
-    """(min, max) over neurons of the per-step synaptic input in weight units (see the module docstring)."""
-    w = np.asarray(layer.weight, dtype=np.float64)
+    """(min, max) over neurons of the per-step synaptic input in weight units (see the module docstring).
+
+    Integer numpy only (no torch: ``deploy.lava_run`` workers validate in a forked child, where torch's
+    thread pool can deadlock). For a conv, every input channel is all ones, so neuron (o, y, x) gets
+    ``sum over taps inside the input of the kernel summed over its input channels``: separable in y and x."""
+    w = np.asarray(layer.weight, dtype=np.int64) if layer.weight.dtype.kind in "iu" else np.asarray(layer.weight)
     pos, neg = np.clip(w, 0, None), np.clip(w, None, 0)
     if layer.kind == "dense":
         return int(neg.sum(axis=1).min()), int(pos.sum(axis=1).max())
-    ones = torch.ones((1, *layer.input_shape), dtype=torch.float64)
+    (_, h, wd), (_, oh, ow), (kh, kw) = layer.input_shape, layer.shape, w.shape[2:]
+    my = _taps_inside(h, oh, kh, layer.stride[0], layer.padding[0], layer.dilation[0])
+    mx = _taps_inside(wd, ow, kw, layer.stride[1], layer.padding[1], layer.dilation[1])
 
-    def reach(kernel: np.ndarray) -> torch.Tensor:
-        return torch.nn.functional.conv2d(ones, torch.from_numpy(kernel), stride=layer.stride,
-                                          padding=layer.padding, dilation=layer.dilation, groups=layer.groups)
+    def reach(kernel: np.ndarray) -> np.ndarray:
+        return np.einsum("okl,yk,xl->oyx", kernel.sum(axis=1), my, mx)
 
-    # integers below 2**53: float64 sums are exact
-    return int(reach(neg).min().item()), int(reach(pos).max().item())
+    return int(reach(neg).min()), int(reach(pos).max())
 
 
 def _check_weights(name: str, w: np.ndarray, limits: LoihiLimits) -> None:
