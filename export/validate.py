@@ -8,6 +8,15 @@ Rules (why each exists):
 
 - weights: integers, even, in [weight_min, weight_max] = [-256, 254] (slayer's 8-bit quantization; netx's
   ``optimize_weight_bits`` silently clips anything else).
+- Lava's ``Dense`` (netx dense layers, and the readout ``deploy.lava_run`` builds the same way), read from
+  lava/lib/dl/netx/utils.py ``optimize_weight_bits`` and lava/utils/weightutils.py: all-zero weights crash it
+  (it divides by the largest weight). When no weight is positive it uses the inhibitory sign mode, whose
+  magnitudes hold 8 bits (at most 255), and netx first scales the weights so that the most negative one
+  becomes ``min * 2**s`` in (-256, -128]; that is exactly -256, and is clipped, iff ``min = -2**k``. Lava then
+  truncates the low bits, so every weight equal to ``min`` becomes ``min + 2**n`` (``2**n`` the largest power
+  of two <= 256 dividing all weights; ``2**(n-1)`` if some weight is 0): -256 -> -254 for even weights, and
+  a layer of -2 only becomes zeros. Other weights, and conv layers (Lava's ``Conv`` applies the weights as
+  they are), are exact. slayer keeps the true weight, so such a layer is refused rather than altered.
 - no bias (Lava integrates a bias while the pipeline fills; slayer does not), no axonal delays (not
   exported), slayer's one-step ``delay_shift`` on (it is the chip's layer pipeline delay), binary spikes
   (Lava's LIF is binary), CUBA neuron, refDelay 1.
@@ -142,6 +151,19 @@ def _check_weights(name: str, w: np.ndarray, limits: LoihiLimits) -> None:
                              f"(8-bit weights are even integers in [{limits.weight_min}, {limits.weight_max}])")
 
 
+def _check_lava_dense(name: str, w: np.ndarray) -> None:
+    """Refuse dense weights Lava's ``Dense`` cannot hold exactly (see the module docstring)."""
+    lo, hi = int(w.min()), int(w.max())
+    if lo == hi == 0:
+        raise SpikeshipError(f"{name}: all weights are zero (netx and Lava's Dense cannot load such a layer)")
+    if hi <= 0 < -lo and -lo & (-lo - 1) == 0:  # -lo is a power of two
+        n = next(b for b in range(8, -1, -1) if not np.any(w % (1 << b)))
+        lava = lo + (1 << max(n - 1, 0) if np.any(w == 0) else 1 << n)
+        raise SpikeshipError(f"{name}: no weight is positive and the most negative, {lo}, is a power of two: "
+                             f"Lava's Dense (inhibitory sign mode, magnitudes up to 255) would make it {lava}, "
+                             f"slayer keeps {lo}")
+
+
 def _check_input_range(name: str, lo: int, hi: int, limits: LoihiLimits) -> None:
     if lo < limits.input_min or hi > limits.input_max:
         bad = lo if lo < limits.input_min else hi
@@ -207,6 +229,7 @@ def _check_readout(qnet: QuantizedNet, limits: LoihiLimits) -> None:
     if qnet.readout_bias is not None:
         raise SpikeshipError("readout: has a bias; bias is not supported")
     _check_weights("readout", w, limits)
+    _check_lava_dense("readout", w)
     if features > limits.fan_in_axons_per_core:
         raise SpikeshipError(f"readout: fan-in {features} above {limits.fan_in_axons_per_core} axons per core")
     wf = w.astype(np.int64)
@@ -251,6 +274,8 @@ def check_net(qnet: QuantizedNet, supported_kinds: tuple[str, ...], limits: Loih
                                  f"{expected_in}")
         _check_structure(layer, supported_kinds)
         _check_weights(layer.name, layer.weight, limits)
+        if layer.kind == "dense":
+            _check_lava_dense(layer.name, layer.weight)
         _check_neuron(layer, limits)
         res = layer_resources(layer, limits)
         if res.max_fan_in > limits.fan_in_axons_per_core:

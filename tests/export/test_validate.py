@@ -13,6 +13,7 @@ from export_nets import set_integer_weights, two_for
 from spikeship.errors import SpikeshipError
 from spikeship.export.netx import LAYER_WRITERS, write_net
 from spikeship.export.quantize import quantize_model
+from spikeship.export import validate
 from spikeship.export.validate import LOIHI1, LoihiLimits, check_net, estimate_resources, worst_case_input
 from spikeship.train.model import LayerSpec, ModelSpec, NeuronSpec, SpikeNet
 
@@ -104,20 +105,20 @@ def test_current_decay_zero_is_refused(tmp_path):
 
 def test_fan_in_above_4096_axons_is_refused(tmp_path):
     spec = ModelSpec((1, 1, 4097), 2, (LayerSpec("dense", 2),))
-    net = set_integer_weights(SpikeNet(spec), low=0, high=0)
+    net = set_integer_weights(SpikeNet(spec), low=1, high=1)
     _refused(quantize_model(net, two_for(net, 4)), tmp_path, r"layer 0 \(dense\): fan-in 4097 above 4096 axons per core")
 
 
 def test_readout_fan_in_above_4096_is_refused(tmp_path):
     spec = ModelSpec((1, 1, 1), 2, (LayerSpec("dense", 4097),))
-    net = set_integer_weights(SpikeNet(spec), low=0, high=0)
+    net = set_integer_weights(SpikeNet(spec), low=1, high=1)
     _refused(quantize_model(net, two_for(net, 4)), tmp_path, r"readout: fan-in 4097 above 4096")
 
 
 def test_too_many_neurons_for_the_chip_is_refused(tmp_path):
     """128 cores x 1,024 compartments = 131,072 neurons per Loihi 1 chip."""
     spec = ModelSpec((1, 1, 1), 2, (LayerSpec("dense", 128 * 1024 + 1),))
-    net = set_integer_weights(SpikeNet(spec), low=0, high=0)
+    net = set_integer_weights(SpikeNet(spec), low=1, high=1)
     _refused(quantize_model(net, two_for(net, 4)), tmp_path,
              r"network needs 129 cores, 1 chip\(s\) hold 128 \(largest: layer 0 \(dense\), 131073 neurons at 1024 per core")
 
@@ -134,7 +135,7 @@ def test_neurons_per_core_with_tighter_limits(conv_net, tmp_path):
 def test_synaptic_memory_counts_cores(tmp_path):
     """A 4096 x 1024 dense layer holds 4 MiB of 8-bit synapses: 32 cores of 128 KB, though 1 core of neurons."""
     spec = ModelSpec((1, 1, 4096), 2, (LayerSpec("dense", 1024),))
-    net = set_integer_weights(SpikeNet(spec), low=0, high=0)
+    net = set_integer_weights(SpikeNet(spec), low=1, high=1)
     (r,) = estimate_resources(quantize_model(net, two_for(net, 4)))
     assert (r.cores_by_neurons, r.cores_by_memory, r.cores, r.synapse_bytes) == (1, 32, 32, 4096 * 1024)
 
@@ -143,7 +144,7 @@ def test_per_step_input_above_int16_is_refused(tmp_path):
     """129 inputs of weight 254: 129 * 254 = 32766 fits int16; 130 * 254 = 33020 does not."""
     for n_in, ok in ((129, True), (130, False)):
         spec = ModelSpec((1, 1, n_in), 2, (LayerSpec("dense", 2),))
-        net = set_integer_weights(SpikeNet(spec), low=0, high=0)
+        net = set_integer_weights(SpikeNet(spec), low=1, high=1)
         with torch.no_grad():
             net.blocks[0].synapse.weight.fill_(254 / 64)
         q = quantize_model(net, two_for(net, 4))
@@ -156,9 +157,10 @@ def test_per_step_input_above_int16_is_refused(tmp_path):
 
 def test_negative_per_step_input_below_int16_is_refused(tmp_path):
     spec = ModelSpec((1, 1, 129), 2, (LayerSpec("dense", 2),))
-    net = set_integer_weights(SpikeNet(spec), low=0, high=0)
+    net = set_integer_weights(SpikeNet(spec), low=1, high=1)
     with torch.no_grad():
-        net.blocks[0].synapse.weight.fill_(-256 / 64)  # 129 * -256 = -33024
+        net.blocks[0].synapse.weight.fill_(-256 / 64)  # 129 * -256 = -33024 into neuron 0
+        net.blocks[0].synapse.weight[1, 0] = 2 / 64  # a positive weight: Lava's Dense holds -256 exactly
     _refused(quantize_model(net, two_for(net, 4)), tmp_path, r"worst-case per-step input -33024 outside int16 .*negative")
 
 
@@ -184,3 +186,112 @@ def test_worst_case_conv_input_counts_only_taps_inside_the_input(conv_net):
     full = np.clip(layer.weight, 0, None).sum(axis=(1, 2, 3)).max()
     assert worst_case_input(layer) == (best_lo, best_hi)
     assert best_hi < full
+
+
+def _all_negative_dense(q, corner):
+    """Layer 3 (dense) of ``conv_net`` with every weight negative; w[0, :2] = corner."""
+    w = -np.abs(q.layers[3].weight) - 2
+    w[0, :2] = corner
+    return _replace_layer(q, 3, weight=w)
+
+
+def test_all_zero_dense_weights_are_refused(conv_net, tmp_path):
+    q = quantize_model(conv_net, two_for(conv_net))
+    _refused(_replace_layer(q, 3, weight=np.zeros_like(q.layers[3].weight)), tmp_path,
+             r"^layer 3 \(dense\): all weights are zero \(netx and Lava's Dense cannot load such a layer\)$")
+    _refused(dataclasses.replace(q, readout_weight=np.zeros_like(q.readout_weight)), tmp_path,
+             r"^readout: all weights are zero")
+
+
+@pytest.mark.parametrize("corner, zero, lava", [((-256, -2), False, -254), ((-256, -2), True, -255),
+                                                 ((-128, -4), False, -126), ((-128, -128), True, -127)])
+def test_dense_weights_lava_would_change_are_refused(conv_net, tmp_path, corner, zero, lava):
+    q = _all_negative_dense(quantize_model(conv_net, two_for(conv_net)), corner)
+    if zero:
+        q = _set_weight(q, 3, (1, 0), 0)
+    lo = corner[0]
+    _refused(q, tmp_path, rf"^layer 3 \(dense\): no weight is positive and the most negative, {lo}, is a power "
+                          rf"of two: Lava's Dense \(inhibitory sign mode, magnitudes up to 255\) would make it "
+                          rf"{lava}, slayer keeps {lo}$")
+    readout = -np.abs(q.readout_weight) - 2
+    readout[0, :2] = corner
+    _refused(dataclasses.replace(quantize_model(conv_net, two_for(conv_net)), readout_weight=readout), tmp_path,
+             rf"^readout: no weight is positive and the most negative, {lo}, is a power of two: .* would make it ")
+
+
+def test_what_lava_holds_exactly_is_accepted(conv_net):
+    q = quantize_model(conv_net, two_for(conv_net))
+    check_net(_all_negative_dense(q, (-254, -2)), tuple(LAYER_WRITERS))  # not a power of two
+    check_net(_set_weight(_all_negative_dense(q, (-256, -2)), 3, (1, 1), 2), tuple(LAYER_WRITERS))  # mixed sign
+    conv = -np.abs(q.layers[0].weight) - 2  # Lava's Conv applies weights as they are: all negative is fine
+    conv[0, 0, 0, 0] = -256
+    check_net(_replace_layer(q, 0, weight=conv), tuple(LAYER_WRITERS))
+
+
+def _lava_dense_effective(w: np.ndarray) -> np.ndarray:
+    """What Lava's fixed-point Dense applies for a netx dense weight ``w`` (netx's optimize_weight_bits, then
+    the Dense model's clip_weights and truncate_weights, then the weight exponent): Lava's own functions."""
+    import contextlib
+    import io
+
+    from lava.lib.dl.netx.utils import optimize_weight_bits
+    from lava.utils.weightutils import clip_weights, determine_sign_mode, truncate_weights
+
+    with contextlib.redirect_stdout(io.StringIO()), np.errstate(divide="ignore"):  # its prints; 127 / 0
+        shifted, bits, exp, _ = optimize_weight_bits(w)
+    mode = determine_sign_mode(shifted)
+    return truncate_weights(clip_weights(shifted, mode, num_bits=8), mode, bits).astype(np.int64) >> -exp
+
+
+def test_refused_exactly_when_lavas_dense_changes_a_weight():
+    """Random even 8-bit matrices of every sign pattern: refusal <=> Lava changes a weight, to the value named."""
+    rng = np.random.default_rng(0)
+    refused = 0
+    for trial in range(3000):
+        lo, hi = [(-128, 127), (-128, 0), (-128, -1), (0, 127)][trial % 4]
+        step = 1 << int(rng.integers(1, 8))
+        w = np.clip(rng.integers(lo, hi + 1, size=(2, 3)) * 2 // step * step, -256, 254)
+        if not w.any():
+            continue
+        lava = _lava_dense_effective(w)
+        try:
+            validate._check_lava_dense("x", w)
+        except SpikeshipError as e:
+            refused += 1
+            assert f"would make it {int(lava[w == w.min()][0])}, " in str(e)
+            assert not np.array_equal(lava, w)
+        else:
+            assert np.array_equal(lava, w), w
+    assert refused > 300
+
+
+def test_lava_dense_really_turns_minus_256_into_minus_254():
+    """Real Lava processes, built as netx builds a dense layer (and deploy.lava_run the readout): an all-negative
+    Dense with -256 applies -254; a mixed-sign one applies -256; Lava's Conv applies -256 as it is."""
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.conv.process import Conv
+    from lava.proc.dense.process import Dense
+    from lava.proc.io.sink import RingBuffer as Sink
+    from lava.proc.io.source import RingBuffer as Source
+    from lava.lib.dl.netx.utils import optimize_weight_bits
+
+    def run(proc, x):
+        source, sink = Source(data=x), Sink(shape=proc.a_out.shape, buffer=x.shape[-1])
+        source.s_out.connect(proc.s_in)
+        proc.a_out.connect(sink.a_in)
+        try:
+            proc.run(condition=RunSteps(num_steps=x.shape[-1]), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+            return sink.data.get()
+        finally:
+            proc.stop()
+
+    def dense(w):
+        shifted, bits, exp, _ = optimize_weight_bits(np.asarray(w))
+        return Dense(weights=shifted, weight_exp=exp, num_weight_bits=bits)
+
+    x = np.array([[1, 0, 0], [0, 1, 0]], np.int8)  # input 0 spikes at step 0, input 1 at step 1; 1-step delay
+    assert run(dense([[-256, -2], [-100, -30]]), x)[:, 1:].tolist() == [[-254, -2], [-100, -30]]
+    assert run(dense([[-256, 2], [-100, -30]]), x)[:, 1:].tolist() == [[-256, 2], [-100, -30]]
+    conv = Conv(weight=np.full((1, 1, 1, 1), -256), input_shape=(1, 1, 1))
+    assert run(conv, np.array([1, 0], np.int8).reshape(1, 1, 1, 2)).reshape(-1).tolist() == [0, -256]
