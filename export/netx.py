@@ -160,6 +160,19 @@ def write_net(qnet: QuantizedNet, path: str | Path, *, class_names=(), model_car
 
 # ---------------------------------------------------------------------------------------------- reading
 
+#: what the reader needs, per group (anything else missing is a one-line "unreadable" error)
+_SPIKESHIP_KEYS = ("format_version", "time_steps", "input_shape", "class_names", "layer_sources", "model_card",
+                   "readout/weight", "readout/two_weights")
+_LAYER_KEYS = {"dense": ("shape", "weight"),
+               "conv": ("shape", "weight", "stride", "padding", "dilation", "groups")}
+_NEURON_KEYS = ("type", "iDecay", "vDecay", "vThMant")
+
+
+def _require(g, keys) -> None:
+    missing = [f"{g.name.lstrip('/')}/{k}" for k in keys if k not in g]
+    if missing:
+        raise SpikeshipError(f"{', '.join(missing)} missing")
+
 
 def _text(v) -> str:
     a = np.asarray(v).reshape(-1)
@@ -168,7 +181,11 @@ def _text(v) -> str:
 
 
 def _int(g, key: str) -> int:
-    return int(np.asarray(g[key][()]).reshape(-1)[0])
+    a = np.asarray(g[key][()]).reshape(-1)
+    if a.size != 1 and (a.size == 0 or np.any(a != a[0])):
+        raise SpikeshipError(f"{g.name.lstrip('/')}/{key}: per-neuron values are not supported "
+                             "(expected one shared value)")
+    return int(a[0])
 
 
 def _pair(g, key: str) -> tuple[int, int]:
@@ -176,15 +193,19 @@ def _pair(g, key: str) -> tuple[int, int]:
     return (int(a[0]), int(a[0])) if a.size == 1 else (int(a[0]), int(a[1]))
 
 
-def _weight(g, where: str) -> np.ndarray:
-    w = np.asarray(g["weight"][()])
-    if np.all(np.isfinite(w)) and np.array_equal(w, np.round(w)):
-        return w.astype(np.int64)
-    return w.astype(np.float64)  # kept as is: validation names it
+def _integers(a) -> np.ndarray:
+    """int64 when every value is an integer; else float64 as is (validation names the value)."""
+    a = np.asarray(a)
+    if np.all(np.isfinite(a)) and np.array_equal(a, np.round(a)):
+        return a.astype(np.int64)
+    return a.astype(np.float64)
 
 
-def _read_neuron(g) -> NeuronParams:
+def _read_neuron(g, where: str) -> NeuronParams:
+    if "neuron" not in g:
+        raise SpikeshipError(f"{where}: no neuron (a non-spiking netx layer is not supported)")
     n = g["neuron"]
+    _require(n, _NEURON_KEYS)
     return NeuronParams(i_decay=_int(n, "iDecay"), v_decay=_int(n, "vDecay"), vth_mant=_int(n, "vThMant"),
                         ref_delay=_int(n, "refDelay") if "refDelay" in n else 1,
                         graded_spike=bool(np.asarray(n["gradedSpike"][()]).reshape(-1)[0])
@@ -192,74 +213,85 @@ def _read_neuron(g) -> NeuronParams:
                         type=_text(n["type"][()]))
 
 
-def _read_layer(g, index: int, source: str, input_shape: tuple[int, ...], kind: str) -> QuantizedLayer:
+def _read_layer(g, index: int, source: str, input_shape: tuple[int, ...], kind: str, where: str) -> QuantizedLayer:
+    _require(g, _LAYER_KEYS[kind])
+    if "weight_rec" in g:
+        raise SpikeshipError(f"{where}: recurrent weights are not supported")
     extra = dict(bias=np.asarray(g["bias"][()], dtype=np.float64).reshape(-1) if "bias" in g else None,
-                 has_delay="delay" in g)
+                 has_delay="delay" in g, neuron=_read_neuron(g, where))
     shape = tuple(int(s) for s in np.asarray(g["shape"][()]).reshape(-1))
+    w = _integers(g["weight"][()])
     if kind == "dense":
         return QuantizedLayer(index=index, kind="dense", source=source, input_shape=(int(np.prod(input_shape)),),
-                              shape=shape, weight=_weight(g, f"layer {index}"), neuron=_read_neuron(g), **extra)
-    w = _weight(g, f"layer {index}")
+                              shape=shape, weight=w, **extra)
+    if w.ndim != 4:
+        raise SpikeshipError(f"{where}: conv weight must be 4-d (out, in/groups, kH, kW), got shape {w.shape}")
     return QuantizedLayer(index=index, kind="conv", source=source, input_shape=tuple(input_shape), shape=shape,
-                          weight=w, neuron=_read_neuron(g), kernel=(int(w.shape[2]), int(w.shape[3])),
-                          stride=_pair(g, "stride"), padding=_pair(g, "padding"), dilation=_pair(g, "dilation"),
-                          groups=_int(g, "groups"), **extra)
+                          weight=w, kernel=(int(w.shape[2]), int(w.shape[3])), stride=_pair(g, "stride"),
+                          padding=_pair(g, "padding"), dilation=_pair(g, "dilation"), groups=_int(g, "groups"),
+                          **extra)
 
 
-def _read(f: h5py.File, path: Path) -> NetFile:
+def _read(f: h5py.File) -> NetFile:
     if "layer" not in f:
-        raise SpikeshipError(f"{path}: not a netx .net file (no layer/ group)")
+        raise SpikeshipError("not a netx .net file (no layer/ group)")
     if GROUP not in f:
-        raise SpikeshipError(f"{path}: not a spikeship .net file (no {GROUP}/ group)")
+        raise SpikeshipError(f"not a spikeship .net file (no {GROUP}/ group with the readout and TWO "
+                             "weights); export the model with spikeship")
     s = f[GROUP]
+    _require(s, _SPIKESHIP_KEYS)
     version = _int(s, "format_version")
     if version > FORMAT_VERSION:
-        raise SpikeshipError(f"{path}: format version {version} is newer than this spikeship ({FORMAT_VERSION})")
+        raise SpikeshipError(f"format version {version} is newer than this spikeship ({FORMAT_VERSION})")
     input_shape = tuple(int(v) for v in np.asarray(s["input_shape"][()]).reshape(-1))
     sources = [_text(v) for v in np.asarray(s["layer_sources"][()]).reshape(-1)]
+    root = f["layer"]
+    keys = sorted(root.keys(), key=lambda k: int(k) if k.isdigit() else -1)
+    if keys != [str(i) for i in range(len(keys))]:  # netx reads layer/0 .. layer/<n-1>
+        raise SpikeshipError(f"layer/ entries are not 0..{len(keys) - 1}: {keys}")
     layers: list[QuantizedLayer] = []
     shape = input_shape
-    root = f["layer"]
-    for key in sorted(root.keys(), key=int):
-        g = root[key]
-        kind = _text(g["type"][()])
+    for key in keys:
+        g, where = root[key], f"layer/{key}"
+        kind = _text(g["type"][()]) if "type" in g else "?"
         if kind == "flatten":
             continue
         if kind not in LAYER_WRITERS:
-            raise SpikeshipError(f"{path}: layer/{key} has type {kind!r}; supported: "
-                                 f"{', '.join(LAYER_WRITERS)}, flatten")
+            raise SpikeshipError(f"{where}: layer type {kind!r} is not supported "
+                                 f"(supported: {', '.join(LAYER_WRITERS)}, flatten)")
         index = len(layers)
         if index >= len(sources):
-            raise SpikeshipError(f"{path}: more layers than {GROUP}/layer_sources lists")
-        layer = _read_layer(g, index, sources[index], shape, kind)
+            raise SpikeshipError(f"more layers than {GROUP}/layer_sources lists")
+        layer = _read_layer(g, index, sources[index], shape, kind, where)
         layers.append(layer)
         shape = layer.shape
     if len(layers) != len(sources):
-        raise SpikeshipError(f"{path}: {len(layers)} layers but {len(sources)} layer sources")
+        raise SpikeshipError(f"{len(layers)} layers but {len(sources)} layer sources")
     time_steps = _int(s, "time_steps")
-    two = np.asarray(s["readout/two_weights"][()]).astype(np.int64).reshape(-1)
+    two = _integers(s["readout/two_weights"][()]).reshape(-1)
     if two.size != time_steps:
-        raise SpikeshipError(f"{path}: {two.size} TWO weights for {time_steps} time steps")
+        raise SpikeshipError(f"{two.size} TWO weights for {time_steps} time steps")
     qnet = QuantizedNet(input_shape=input_shape, layers=tuple(layers),
-                        readout_weight=np.asarray(s["readout/weight"][()]).astype(np.int64), two_weights=two)
+                        readout_weight=_integers(s["readout/weight"][()]), two_weights=two)
     names = tuple(_text(v) for v in np.asarray(s["class_names"][()]).reshape(-1))
     card = json.loads(_text(s["model_card"][()]))
     return NetFile(net=qnet, class_names=names, model_card=card, format_version=version)
 
 
 def read_net(path: str | Path) -> NetFile:
-    """Read a ``.net`` file written by ``write_net``. A missing, non-HDF5, truncated or non-spikeship file
-    raises ``SpikeshipError`` (one line). The result is not re-validated: call ``validate.check_net``."""
+    """Read a ``.net`` file written by ``write_net``: the one parser of the format (``sim.netfile`` builds on
+    it). A missing, non-HDF5, truncated or non-spikeship file raises ``SpikeshipError`` (one line). The
+    result is not validated: call ``validate.check_net`` (``sim.netfile.read_net`` does)."""
     path = Path(path)
     if not path.is_file():
         raise SpikeshipError(f"{path}: no such file")
     if not h5py.is_hdf5(str(path)):
-        raise SpikeshipError(f"{path}: not a .net file (not HDF5)")
+        raise SpikeshipError(f"{path}: not a netx .net file (not HDF5)")
     try:
         with h5py.File(path, "r") as f:
-            return _read(f, path)
-    except SpikeshipError:
-        raise
+            return _read(f)
+    except SpikeshipError as e:
+        raise SpikeshipError(f"{path}: {e}") from None
     except (OSError, KeyError, ValueError, TypeError, IndexError) as e:
         msg = str(e).splitlines()[0] if str(e) else ""
         raise SpikeshipError(f"{path}: unreadable .net file ({type(e).__name__}: {msg})") from None

@@ -90,7 +90,7 @@ def test_inspect_of_a_non_net_file(tmp_path, capsys):
     bad = tmp_path / "model.net"
     bad.write_bytes(b"nope")
     assert main(["export", "--inspect", str(bad)]) == 2
-    assert "not a .net file (not HDF5)" in capsys.readouterr().err
+    assert "not a netx .net file (not HDF5)" in capsys.readouterr().err
 
 
 def test_output_path_that_is_a_folder(conv_net, tmp_path, capsys):

@@ -10,8 +10,9 @@ import pytest
 from lava.lib.dl.netx import hdf5
 
 from spikeship.errors import SpikeshipError
-from spikeship.export.netx import FORMAT_VERSION, read_net, write_net
+from spikeship.export.netx import FORMAT_VERSION, LAYER_WRITERS, read_net, write_net
 from spikeship.export.quantize import quantize_model
+from spikeship.export.validate import check_net
 
 from export_nets import two_for
 
@@ -198,3 +199,47 @@ def test_written_file_has_the_usual_permissions(dense_net, tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def _replace(f, key, data):
+    del f[key]
+    f.create_dataset(key, data=data)
+
+
+TAMPERED = {  # hand edits the one reader refuses, each with its one-line message
+    "spikeship key": (lambda f: f.__delitem__("spikeship/layer_sources"), r"spikeship/layer_sources missing$"),
+    "neuron key": (lambda f: f.__delitem__("layer/2/neuron/vThMant"), r"layer/2/neuron/vThMant missing$"),
+    "per-neuron decay": (lambda f: _replace(f, "layer/0/neuron/iDecay", [1024, 2048]),
+                         r"layer/0/neuron/iDecay: per-neuron values are not supported \(expected one shared value\)$"),
+    "layer keys": (lambda f: f["layer"].create_group("extra"), r"layer/ entries are not 0\.\.5: \['extra', '0'"),
+    "layer type": (lambda f: _replace(f, "layer/1/type", np.array([b"pool"], "S10")),
+                   r"layer/1: layer type 'pool' is not supported \(supported: dense, conv, flatten\)$"),
+    "recurrent": (lambda f: f["layer/4"].create_dataset("weight_rec", data=np.zeros((5, 5))),
+                  r"layer/4: recurrent weights are not supported$"),
+    "no neuron": (lambda f: f.__delitem__("layer/4/neuron"), r"layer/4: no neuron"),
+    "5-d conv weight": (lambda f: _replace(f, "layer/0/weight", f["layer/0/weight"][()][..., None]),
+                        r"layer/0: conv weight must be 4-d"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TAMPERED))
+def test_read_net_refuses_hand_edited_files(conv_net, tmp_path, case):
+    edit, pattern = TAMPERED[case]
+    path = tmp_path / "m.net"
+    write_net(quantize_model(conv_net, two_for(conv_net)), path)
+    with h5py.File(path, "a") as f:
+        edit(f)
+    with pytest.raises(SpikeshipError, match=f"^{path}: " + pattern) as e:
+        read_net(path)
+    assert "\n" not in str(e.value)
+
+
+def test_non_integer_readout_is_kept_for_validation_to_name(conv_net, tmp_path):
+    path = tmp_path / "m.net"
+    write_net(quantize_model(conv_net, two_for(conv_net)), path)
+    with h5py.File(path, "a") as f:
+        _replace(f, "spikeship/readout/weight", f["spikeship/readout/weight"][()] + 0.5)
+    q = read_net(path).net
+    assert q.readout_weight.dtype == np.float64
+    with pytest.raises(SpikeshipError, match=r"^readout: weight -?\d+\.5 is not an integer"):
+        check_net(q, tuple(LAYER_WRITERS))
