@@ -78,7 +78,8 @@ def test_two_weights_must_be_zero_during_pipeline_fill(dense_case, tmp_path):
     p = copy(dense_case[0], tmp_path)
     with h5py.File(p, "a") as f:
         f["spikeship/readout/two_weights"][1] = 5
-    with pytest.raises(SpikeshipError, match="first 3 steps must be zero"):
+    with pytest.raises(SpikeshipError, match=r"x\.net: readout: the TWO weights of the first 3 steps "
+                                             r"\(pipeline fill\) must be zero, got \[0, 5, 0\]$"):
         read_net(p)
 
 
@@ -88,7 +89,8 @@ def test_weight_shape_mismatch(dense_case, tmp_path):
         w = f["layer/1/weight"][()]
         del f["layer/1/weight"]
         f["layer/1"].create_dataset("weight", data=w[:, :-1])
-    with pytest.raises(SpikeshipError, match="layer/1: dense weight takes 47 inputs, previous layer gives 48"):
+    with pytest.raises(SpikeshipError, match=r"x\.net: layer 1 \(dense\): weight \(32, 47\) and output \(32,\) "
+                                             r"do not match the geometry \(expected \(32, 48\)"):
         read_net(p)
 
 
@@ -97,5 +99,5 @@ def test_all_zero_dense_weights_are_refused(dense_case, tmp_path):
     p = copy(dense_case[0], tmp_path)
     with h5py.File(p, "a") as f:
         f["layer/2/weight"][...] = 0
-    with pytest.raises(SpikeshipError, match="layer/2: all dense weights are zero"):
+    with pytest.raises(SpikeshipError, match=r"x\.net: layer 2 \(dense\): all weights are zero"):
         read_net(p)
