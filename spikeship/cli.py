@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import importlib
 import importlib.util
 import sys
@@ -125,11 +126,22 @@ def load_stage(name: str):
     stage = STAGES[name]
     if importlib.util.find_spec(stage.module) is None:
         return PLANNED_FLAGS[name], _not_built(name)
-    # Some dependencies print at import (lava-dl's slayer: a Prophesee toolbox warning); keep
-    # stdout for the command's own output.
-    with contextlib.redirect_stdout(sys.stderr):
-        module = importlib.import_module(stage.module)
+    module = _import_quietly(stage.module)
     return module.add_arguments, module.run
+
+
+def _import_quietly(name: str):
+    """Import a stage module with slayer first, holding back what dependencies print at import (torch's
+    "No CUDA runtime is found" on CPU machines, lava-dl's optional Prophesee toolbox warning): every
+    command would otherwise start with them. Shown after all if the import fails."""
+    buf = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+            importlib.import_module("lava.lib.dl.slayer")
+            return importlib.import_module(name)
+    except BaseException:
+        sys.stderr.write(buf.getvalue())
+        raise
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

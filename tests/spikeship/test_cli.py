@@ -84,3 +84,14 @@ def test_console_script_version_and_unknown_command():
     assert (done.returncode, done.stdout) == (0, f"spikeship {__version__}\n")
     bad = subprocess.run([str(exe), "fly"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "invalid choice: 'fly'" in bad.stderr
+
+
+def test_import_time_notices_of_dependencies_are_held_back():
+    # torch prints "No CUDA runtime is found" and lava-dl a Prophesee toolbox warning when imported;
+    # a fresh process shows whether the CLI keeps them out of a command's output.
+    exe = Path(sys.executable).with_name("spikeship")
+    done = subprocess.run([str(exe), "export", "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0
+    assert done.stdout.startswith("usage: spikeship export")
+    for notice in ("Prophesee", "No CUDA runtime"):
+        assert notice not in done.stdout and notice not in done.stderr
