@@ -34,7 +34,7 @@ def _set_weight(q, i, index, value):
     return _replace_layer(q, i, weight=w)
 
 
-def _refused(q, tmp_path, pattern, limits=LOIHI1):
+def check_refused(q, tmp_path, pattern, limits=LOIHI1):
     with pytest.raises(SpikeshipError, match=pattern) as e:
         write_net(q, tmp_path / "model.net", limits=limits)
     assert "\n" not in str(e.value)
@@ -77,7 +77,7 @@ CASES = {
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_refusal(case, conv_net, tmp_path):
     mutate, pattern = CASES[case]
-    _refused(mutate(quantize_model(conv_net, two_for(conv_net))), tmp_path, pattern)
+    check_refused(mutate(quantize_model(conv_net, two_for(conv_net))), tmp_path, pattern)
 
 
 def test_non_integer_weights_from_a_block_without_the_8bit_hook(dense_net, tmp_path):
@@ -86,40 +86,40 @@ def test_non_integer_weights_from_a_block_without_the_8bit_hook(dense_net, tmp_p
     dense_net.blocks[0].synapse.pre_hook_fx = None
     q = quantize_model(dense_net, two_for(dense_net, 5))
     assert q.layers[0].weight.dtype == np.float64
-    _refused(q, tmp_path, r"layer 0 \(dense\): weight 0\.3 is not an integer .*8-bit hook")
+    check_refused(q, tmp_path, r"layer 0 \(dense\): weight 0\.3 is not an integer .*8-bit hook")
 
 
 def test_bias_from_a_slayer_norm_is_refused(dense_net, tmp_path):
     neuron = dense_net.blocks[1].neuron
     neuron.norm = slayer.neuron.norm.MeanOnlyBatchNorm(num_features=4, pre_hook_fx=neuron.quantize_8bit)
     q = quantize_model(dense_net, two_for(dense_net, 5))
-    _refused(q, tmp_path, r"layer 1 \(dense\): has a bias")
+    check_refused(q, tmp_path, r"layer 1 \(dense\): has a bias")
 
 
 def test_current_decay_zero_is_refused(tmp_path):
     """iDecay 0 cannot be expressed: netx writes du = iDecay - 1 into a 12-bit unsigned register."""
     spec = ModelSpec((1, 2, 2), 2, (LayerSpec("dense", 3),), neuron=NeuronSpec(current_decay=0.0))
     net = set_integer_weights(SpikeNet(spec))
-    _refused(quantize_model(net, two_for(net, 4)), tmp_path, r"layer 0 \(dense\): iDecay 0 outside \[1, 4096\]")
+    check_refused(quantize_model(net, two_for(net, 4)), tmp_path, r"layer 0 \(dense\): iDecay 0 outside \[1, 4096\]")
 
 
 def test_fan_in_above_4096_axons_is_refused(tmp_path):
     spec = ModelSpec((1, 1, 4097), 2, (LayerSpec("dense", 2),))
     net = set_integer_weights(SpikeNet(spec), low=1, high=1)
-    _refused(quantize_model(net, two_for(net, 4)), tmp_path, r"layer 0 \(dense\): fan-in 4097 above 4096 axons per core")
+    check_refused(quantize_model(net, two_for(net, 4)), tmp_path, r"layer 0 \(dense\): fan-in 4097 above 4096 axons per core")
 
 
 def test_readout_fan_in_above_4096_is_refused(tmp_path):
     spec = ModelSpec((1, 1, 1), 2, (LayerSpec("dense", 4097),))
     net = set_integer_weights(SpikeNet(spec), low=1, high=1)
-    _refused(quantize_model(net, two_for(net, 4)), tmp_path, r"readout: fan-in 4097 above 4096")
+    check_refused(quantize_model(net, two_for(net, 4)), tmp_path, r"readout: fan-in 4097 above 4096")
 
 
 def test_too_many_neurons_for_the_chip_is_refused(tmp_path):
     """128 cores x 1,024 compartments = 131,072 neurons per Loihi 1 chip."""
     spec = ModelSpec((1, 1, 1), 2, (LayerSpec("dense", 128 * 1024 + 1),))
     net = set_integer_weights(SpikeNet(spec), low=1, high=1)
-    _refused(quantize_model(net, two_for(net, 4)), tmp_path,
+    check_refused(quantize_model(net, two_for(net, 4)), tmp_path,
              r"network needs 129 cores, 1 chip\(s\) hold 128 \(largest: layer 0 \(dense\), 131073 neurons at 1024 per core")
 
 
@@ -128,7 +128,7 @@ def test_neurons_per_core_with_tighter_limits(conv_net, tmp_path):
     limits = LoihiLimits(neurons_per_core=16, cores_per_chip=8)
     # layer 0: 3*6*6 = 108 neurons -> 7 cores; 27 -> 2; 16 -> 1; 5 -> 1: 11 cores > 8
     assert [r.cores for r in estimate_resources(q, limits)] == [7, 2, 1, 1]
-    _refused(q, tmp_path, r"network needs 11 cores, 1 chip\(s\) hold 8 \(largest: layer 0 \(conv\), 108 neurons", limits)
+    check_refused(q, tmp_path, r"network needs 11 cores, 1 chip\(s\) hold 8 \(largest: layer 0 \(conv\), 108 neurons", limits)
     assert len(check_net(q, tuple(LAYER_WRITERS), dataclasses.replace(limits, chips=2))) == 4
 
 
@@ -152,7 +152,7 @@ def test_per_step_input_above_int16_is_refused(tmp_path):
         if ok:
             check_net(q, tuple(LAYER_WRITERS))
         else:
-            _refused(q, tmp_path, r"layer 0 \(dense\): worst-case per-step input 33020 outside int16 \[-32768, 32767\] \(sum of the positive weights")
+            check_refused(q, tmp_path, r"layer 0 \(dense\): worst-case per-step input 33020 outside int16 \[-32768, 32767\] \(sum of the positive weights")
 
 
 def test_negative_per_step_input_below_int16_is_refused(tmp_path):
@@ -161,7 +161,7 @@ def test_negative_per_step_input_below_int16_is_refused(tmp_path):
     with torch.no_grad():
         net.blocks[0].synapse.weight.fill_(-256 / 64)  # 129 * -256 = -33024 into neuron 0
         net.blocks[0].synapse.weight[1, 0] = 2 / 64  # a positive weight: Lava's Dense holds -256 exactly
-    _refused(quantize_model(net, two_for(net, 4)), tmp_path, r"worst-case per-step input -33024 outside int16 .*negative")
+    check_refused(quantize_model(net, two_for(net, 4)), tmp_path, r"worst-case per-step input -33024 outside int16 .*negative")
 
 
 def test_worst_case_conv_input_counts_only_taps_inside_the_input(conv_net):
@@ -197,9 +197,9 @@ def _all_negative_dense(q, corner):
 
 def test_all_zero_dense_weights_are_refused(conv_net, tmp_path):
     q = quantize_model(conv_net, two_for(conv_net))
-    _refused(_replace_layer(q, 3, weight=np.zeros_like(q.layers[3].weight)), tmp_path,
+    check_refused(_replace_layer(q, 3, weight=np.zeros_like(q.layers[3].weight)), tmp_path,
              r"^layer 3 \(dense\): all weights are zero \(netx and Lava's Dense cannot load such a layer\)$")
-    _refused(dataclasses.replace(q, readout_weight=np.zeros_like(q.readout_weight)), tmp_path,
+    check_refused(dataclasses.replace(q, readout_weight=np.zeros_like(q.readout_weight)), tmp_path,
              r"^readout: all weights are zero")
 
 
@@ -210,12 +210,12 @@ def test_dense_weights_lava_would_change_are_refused(conv_net, tmp_path, corner,
     if zero:
         q = _set_weight(q, 3, (1, 0), 0)
     lo = corner[0]
-    _refused(q, tmp_path, rf"^layer 3 \(dense\): no weight is positive and the most negative, {lo}, is a power "
+    check_refused(q, tmp_path, rf"^layer 3 \(dense\): no weight is positive and the most negative, {lo}, is a power "
                           rf"of two: Lava's Dense \(inhibitory sign mode, magnitudes up to 255\) would make it "
                           rf"{lava}, slayer keeps {lo}$")
     readout = -np.abs(q.readout_weight) - 2
     readout[0, :2] = corner
-    _refused(dataclasses.replace(quantize_model(conv_net, two_for(conv_net)), readout_weight=readout), tmp_path,
+    check_refused(dataclasses.replace(quantize_model(conv_net, two_for(conv_net)), readout_weight=readout), tmp_path,
              rf"^readout: no weight is positive and the most negative, {lo}, is a power of two: .* would make it ")
 
 
