@@ -8,8 +8,6 @@ starts where they can be detected up front.
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -17,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import files
 from ..errors import SpikeshipError
 
 BACKENDS = ("lava", "emulator")
@@ -128,14 +127,4 @@ def run_stage(cfg: RunConfig) -> dict:
 
 
 def write_json(obj: dict, path) -> Path:
-    path = Path(path)
-    if not path.parent.exists():
-        raise SpikeshipError(f"output folder does not exist: {path.parent}")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(obj, indent=1) + "\n")
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise SpikeshipError(f"cannot write {path}: {e.strerror or e}") from None
-    return path
+    return files.write_json(path, obj)

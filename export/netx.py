@@ -23,8 +23,6 @@ a refused export leaves no file behind.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +30,7 @@ import h5py
 import numpy as np
 
 from ..errors import SpikeshipError
+from ..files import atomic_output
 from .quantize import NeuronParams, QuantizedLayer, QuantizedNet
 from .validate import LOIHI1, LayerResources, LoihiLimits, check_net
 
@@ -120,12 +119,6 @@ def _write_spikeship(g: h5py.Group, qnet: QuantizedNet, class_names, model_card:
     g.create_dataset("readout/two_weights", data=np.asarray(qnet.two_weights).astype(np.int64))
 
 
-def _chmod_default(path: str) -> None:
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
 def write_net(qnet: QuantizedNet, path: str | Path, *, class_names=(), model_card: dict | None = None,
               limits: LoihiLimits = LOIHI1) -> tuple[LayerResources, ...]:
     """Validate ``qnet`` and write it to ``path`` (temporary name, then rename). Returns the per-layer
@@ -138,23 +131,9 @@ def write_net(qnet: QuantizedNet, path: str | Path, *, class_names=(), model_car
         json.dumps(model_card or {}, default=str)
     except (TypeError, ValueError) as e:
         raise SpikeshipError(f"model card is not JSON-serialisable: {e}") from None
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise SpikeshipError(f"output folder does not exist: {path.parent}")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
-            with h5py.File(tmp, "w") as f:
-                _write_layers(f.create_group("layer"), qnet.layers)
-                _write_spikeship(f.create_group(GROUP), qnet, class_names, model_card or {})
-            _chmod_default(tmp)  # mkstemp makes 0600; give the file the mode open() would
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as e:
-        raise SpikeshipError(f"cannot write {path}: {e.strerror or e}") from None
+    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+        _write_layers(f.create_group("layer"), qnet.layers)
+        _write_spikeship(f.create_group(GROUP), qnet, class_names, model_card or {})
     return resources
 
 

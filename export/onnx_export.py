@@ -25,8 +25,6 @@ exact. The test compares against PyTorch bit for bit.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +32,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from ..errors import SpikeshipError
+from ..files import write_bytes
 from .quantize import QuantizedLayer, QuantizedNet
 
 OPSET = 17
@@ -153,30 +152,10 @@ def build_onnx(qnet: QuantizedNet) -> onnx.ModelProto:
     return model
 
 
-def _chmod_default(path: str) -> None:
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
 def export_onnx(qnet: QuantizedNet, path: str | Path) -> onnx.ModelProto:
     """Build, check and write the model (temporary name, then rename)."""
     model = build_onnx(qnet)
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise SpikeshipError(f"output folder does not exist: {path.parent}")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(model.SerializeToString())
-            _chmod_default(tmp)  # mkstemp makes 0600; give the file the mode open() would
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as e:
-        raise SpikeshipError(f"cannot write {path}: {e.strerror or e}") from None
+    write_bytes(path, model.SerializeToString())
     return model
 
 

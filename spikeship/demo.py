@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import SpikeshipError
+from .files import write_json
 
 DATASET = "event-digits"
 
@@ -188,8 +189,6 @@ def _lava_and_parity(cfg: DemoConfig, out: Path, net, net_path: Path, run_dir: P
     """Lava, the emulator and PyTorch's deploy-equivalent forward on the samples ``--samples n`` picks, compared
     spike by spike (the parity stage's ``check_parity``); then the report from Lava's spikes, which must equal
     the report from the emulator's in every count."""
-    import json
-
     from .report import counts_only, report_from_windows, write_report
     from .sim.parity import check_parity
     from .train.checkpoint import load_checkpoint
@@ -213,9 +212,7 @@ def _lava_and_parity(cfg: DemoConfig, out: Path, net, net_path: Path, run_dir: P
     paths = write_report(lava_report, out / "report-lava", lava_raster)
     d = result.to_dict()
     d.update(net=str(net_path), split="test", sample_indices=meta["sample_indices"])
-    tmp = out / ".parity.json.tmp"
-    tmp.write_text(json.dumps(d, indent=1) + "\n")
-    tmp.replace(out / "parity.json")
+    write_json(out / "parity.json", d)
     first = result.first_mismatch.line() if result.first_mismatch else None
     print(f"   Lava, emulator and PyTorch on {n} samples: {seconds:.1f} s")
     print(f"   parity: {'OK' if result.ok else 'FAILED'}: {compared:,} spike entries compared (neuron x step x "
@@ -239,14 +236,10 @@ def _history(run_dir: Path) -> list[dict]:
 
 
 def _finish(out: Path, s: dict, log: dict, wall0: float) -> dict:
-    import json
-
     s["steps"] = log
     s["wall_s"] = time.perf_counter() - wall0
     print_summary(s)
-    tmp = out / ".summary.json.tmp"
-    tmp.write_text(json.dumps(s, indent=1, default=float) + "\n")
-    tmp.replace(out / "summary.json")
+    write_json(out / "summary.json", s, default=float)
     print(f"\nall artifacts under {out}/ (summary.json, report/, report-lava/, model.net, model.onnx, train/)")
     return s
 

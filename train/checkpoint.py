@@ -7,9 +7,7 @@ renamed, so a crash never leaves half a file under the real name.
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any
 import torch
 
 from ..errors import SpikeshipError
+from ..files import atomic_output
 from .model import ModelSpec, SpikeNet
 
 FORMAT = "spikeship-checkpoint"
@@ -107,16 +106,8 @@ def save_checkpoint(
         "history": [dict(row) for row in history],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as tmp:
+        torch.save(payload, tmp)
     return path
 
 

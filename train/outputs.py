@@ -6,25 +6,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from pathlib import Path
 from typing import Sequence
+
+from ..files import write_bytes
 
 HISTORY_FIELDS = ("epoch", "loss", "train_accuracy", "test_accuracy", "test_accuracy_quantized_deploy",
                   "lr", "seconds", "two_weights")
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def write_metrics(path: Path, metrics: dict) -> None:
-    _write_atomic(Path(path), (json.dumps(metrics, indent=2, sort_keys=True) + "\n").encode())
+    write_bytes(path, (json.dumps(metrics, indent=2, sort_keys=True) + "\n").encode())
 
 
 def write_history(path: Path, history: Sequence[dict]) -> None:
@@ -35,13 +27,13 @@ def write_history(path: Path, history: Sequence[dict]) -> None:
         out = {k: row.get(k, "") for k in HISTORY_FIELDS}
         out["two_weights"] = " ".join(f"{a:.4f}" for a in row.get("two_weights", ()))
         writer.writerow(out)
-    _write_atomic(Path(path), buf.getvalue().encode())
+    write_bytes(path, buf.getvalue().encode())
 
 
 def _save_figure(fig, path: Path) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
-    _write_atomic(Path(path), buf.getvalue())
+    write_bytes(path, buf.getvalue())
 
 
 def plot_curves(path: Path, history: Sequence[dict], title: str) -> None:
