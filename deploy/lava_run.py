@@ -238,12 +238,12 @@ def _raise_terminated(signum, frame):  # noqa: ARG001
     raise _Terminated()
 
 
-def _worker(index: int, path: str, inputs: np.ndarray, kwargs: dict, out: "mp.Queue") -> None:
+def _worker(index: int, net: NetSpec, inputs: np.ndarray, kwargs: dict, out: "mp.Queue") -> None:
     signal.signal(signal.SIGTERM, _raise_terminated)  # so `finally` stops this worker's Lava network
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and terminates us
     message = None
     try:
-        result = run_lava(path, inputs, progress=lambda k: out.put(("progress", index, k)), **kwargs)
+        result = run_lava(net, inputs, progress=lambda k: out.put(("progress", index, k)), **kwargs)
         message = ("result", index, result)
     except _Terminated:
         return
@@ -268,7 +268,7 @@ def run_lava_sharded(net: NetSpec | str, inputs, *, workers: int = 1, record_spi
     bounds = np.linspace(0, x.shape[0], workers + 1).astype(int)
     ctx = mp.get_context("fork")
     out = ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(i, net.path, x[bounds[i]:bounds[i + 1]], kwargs, out),
+    procs = [ctx.Process(target=_worker, args=(i, net, x[bounds[i]:bounds[i + 1]], kwargs, out),
                          daemon=False) for i in range(workers)]
     results: dict[int, LavaResult] = {}
     try:
