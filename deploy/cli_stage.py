@@ -4,23 +4,25 @@ from __future__ import annotations
 
 import argparse
 
-from .run import BACKENDS, RunConfig, run_stage
+from .run import RunConfig, run_stage
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..backends import BACKENDS
     from ..train.data import add_data_arguments
 
-    parser.add_argument("net", metavar="model.net", help="an exported spikeship .net file")
-    add_data_arguments(parser)
-    parser.set_defaults(time_steps=None)  # the file's T unless given (then it must match)
+    parser.add_argument("net", metavar="model.net", help="an exported spikeship .net file (it holds T)")
+    add_data_arguments(parser, default=None, default_help="the one the .net's model card names")
     parser.add_argument("--split", choices=("train", "test"), default="test")
     parser.add_argument("--samples", type=int, default=None, metavar="N",
-                        help="number of samples (default: the whole split)")
-    parser.add_argument("--backend", choices=BACKENDS, default="lava",
-                        help="Lava's fixed-point CPU simulator, or the bit-exact emulator (default: lava)")
+                        help="number of samples (a fixed subset; default: the whole split)")
+    parser.add_argument("--backend", choices=tuple(BACKENDS), default="lava",
+                        help="; ".join(f"{name}: {b.help}" for name, b in BACKENDS.items()) + " (default: lava)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="where the emulator runs (default: cpu; Lava runs on the CPU)")
     parser.add_argument("--out", metavar="run.json", default=None, help="write the results as JSON")
     parser.add_argument("--workers", type=int, default=1, metavar="K",
-                        help="Lava processes, each with its own network on a shard of the samples")
+                        help="Lava processes, each with its own network on a shard of the samples (default 1)")
     parser.add_argument("--chunk-samples", type=int, default=32, metavar="B", help=argparse.SUPPRESS)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -28,8 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args) -> RunConfig:
     return RunConfig(net=args.net, dataset=args.dataset, data_dir=args.data_dir, split=args.split,
                      samples=args.samples, backend=args.backend, out=args.out, workers=args.workers,
-                     downsample=args.sensor_downsample, time_steps=args.time_steps,
-                     chunk_samples=args.chunk_samples, progress=not args.no_progress)
+                     device=args.device, downsample=args.sensor_downsample, chunk_samples=args.chunk_samples,
+                     progress=not args.no_progress)
 
 
 def run(args) -> int:

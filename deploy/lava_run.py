@@ -1,6 +1,7 @@
-"""Run a ``.net`` file in Lava's fixed-point CPU simulator: many samples per compiled network.
+"""The ``lava`` backend: a network in Lava's fixed-point CPU simulator, many samples per compiled network.
 
-The graph: a :class:`StreamSource` sending all samples back to back -> ``netx.hdf5.Network`` (reset
+The network record is written to a ``.net`` file in the run's temporary folder (``export.netx``), which netx
+builds. The graph: a :class:`StreamSource` sending all samples back to back -> ``netx.hdf5.Network`` (reset
 every ``T`` steps, offsets from :mod:`spikeship.sim.layout`) -> a Lava ``Dense`` with the readout weights
 -> :class:`TwoReadout`; one :class:`SpikeRecorder` per spiking layer. It is compiled once for all samples.
 Inputs, spikes and readouts pass through memory-mapped ``.npy`` files in a temporary folder, not Lava
@@ -26,27 +27,14 @@ from typing import Callable
 
 import numpy as np
 
+from ..backends import RunOptions, RunResult, check_inputs
 from ..errors import SpikeshipError
+from ..export.netx import write_net_file
+from ..network import Network
 from ..sim import layout
-from ..sim.emulator import check_inputs, lava_dense_params
-from ..sim.lava_compat import import_lava
-from ..sim.netfile import NetSpec, read_net
+from .lava_compat import import_lava
 
 import_lava()  # before anything else touches multiprocessing (Lava sets the start method at import)
-
-@dataclass(frozen=True, eq=False)
-class LavaResult:
-    """``counts``: ``(N, L)`` spikes of each layer in its window. ``readout``: ``(N, classes)`` int64 TWO
-    accumulators. ``spikes[k]``: ``(N, *shape, T)`` uint8, layer k's window, i.e. the canonical ``s_k`` at
-    local steps ``[k, k + T)`` (None unless recorded). ``steps``: simulated steps. ``wall_s``: seconds
-    including compile and teardown."""
-
-    counts: np.ndarray
-    readout: np.ndarray
-    predictions: np.ndarray
-    spikes: list | None
-    steps: int
-    wall_s: float
 
 
 def _lava_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -63,15 +51,21 @@ def _write_stream(path: Path, x: np.ndarray, feed_shape: tuple[int, ...]) -> Non
     del stream
 
 
-def run_lava(net: NetSpec | str, inputs, *, record_spikes: bool = False, chunk_samples: int = 32,
-             progress: Callable[[int], None] | None = None) -> LavaResult:
+def _lava_dense_params(weight: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """What netx hands to Lava's Dense for a dense weight: ``(weights, num_weight_bits, weight_exp)``."""
+    from lava.lib.dl.netx.utils import optimize_weight_bits
+
+    w, num_bits, exponent, _ = optimize_weight_bits(np.asarray(weight).astype(int))
+    return np.asarray(w), int(num_bits), int(exponent)
+
+
+def run_lava(net: Network, inputs, *, record_spikes: bool = False, chunk_samples: int = 32,
+             progress: Callable[[int], None] | None = None) -> RunResult:
     """Run ``inputs`` ``(N, *input_shape, T)`` (binary) through Lava, one compiled network for all.
 
-    The input stream, the recorded spikes and the readout live in memory-mapped ``.npy`` files in a
-    temporary folder (see ``procs/array_io.py``); ``chunk_samples`` only sets how often ``run`` returns
-    to report progress (and to notice Ctrl-C)."""
-    if not isinstance(net, NetSpec):
-        net = read_net(net)
+    The network file, the input stream, the recorded spikes and the readout live in a temporary folder
+    (memory-mapped ``.npy`` files, see ``procs/array_io.py``); ``chunk_samples`` only sets how often ``run``
+    returns to report progress (and to notice Ctrl-C)."""
     x = check_inputs(net, inputs)
     from lava.lib.dl import netx
     from lava.magma.core.run_conditions import RunSteps
@@ -87,9 +81,10 @@ def run_lava(net: NetSpec | str, inputs, *, record_spikes: bool = False, chunk_s
         raise SpikeshipError("no samples to run")
     total = layout.lava_steps(n, T, L)
     feed, shapes = tuple(net.feed_shape), net.layer_shapes
-    w_r, bits_r, exp_r = lava_dense_params(net.readout_weight)
+    w_r, bits_r, exp_r = _lava_dense_params(net.readout.weight)
     with tempfile.TemporaryDirectory(prefix="spikeship-lava-") as tmp:
         folder = Path(tmp)
+        write_net_file(net, folder / "model.net")
         _write_stream(folder / "input.npy", x, feed)
         for k, shape in enumerate(shapes):
             np.save(folder / f"counts{k}.npy", np.zeros(total, np.int64))
@@ -99,7 +94,8 @@ def run_lava(net: NetSpec | str, inputs, *, record_spikes: bool = False, chunk_s
         np.save(folder / "readout.npy", np.zeros((n, net.num_classes), np.int64))
         network = None
         try:
-            network = netx.hdf5.Network(net_config=net.path, reset_interval=T, reset_offset=layout.RESET_OFFSET,
+            network = netx.hdf5.Network(net_config=str(folder / "model.net"), reset_interval=T,
+                                        reset_offset=layout.RESET_OFFSET,
                                         input_shape=_lava_shape(feed) if len(feed) == 3 else None)
             source = StreamSource(shape=_lava_shape(feed), path=str(folder / "input.npy"))
             source.s_out.connect(network.inp)
@@ -146,8 +142,8 @@ def run_lava(net: NetSpec | str, inputs, *, record_spikes: bool = False, chunk_s
                 if raw is not None:
                     spikes[k][j] = layout.from_lava_layout(shapes[k], np.moveaxis(np.asarray(raw[lo:hi]), 0, -1))
             del raw
-    return LavaResult(counts=counts, readout=readout, predictions=readout.argmax(1), spikes=spikes,
-                      steps=total, wall_s=time.perf_counter() - t0)
+    return RunResult(backend="lava", windows=None if spikes is None else tuple(spikes), counts=counts,
+                     readout=readout, readout_steps=None, simulated_steps=total, wall_s=time.perf_counter() - t0)
 
 
 def _start_runtime(network, cfg) -> None:
@@ -238,7 +234,7 @@ def _raise_terminated(signum, frame):  # noqa: ARG001
     raise _Terminated()
 
 
-def _worker(index: int, net: NetSpec, inputs: np.ndarray, kwargs: dict, out: "mp.Queue") -> None:
+def _worker(index: int, net: Network, inputs: np.ndarray, kwargs: dict, out: "mp.Queue") -> None:
     signal.signal(signal.SIGTERM, _raise_terminated)  # so `finally` stops this worker's Lava network
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and terminates us
     message = None
@@ -254,11 +250,9 @@ def _worker(index: int, net: NetSpec, inputs: np.ndarray, kwargs: dict, out: "mp
     out.put(message)
 
 
-def run_lava_sharded(net: NetSpec | str, inputs, *, workers: int = 1, record_spikes: bool = False,
-                     chunk_samples: int = 32, progress: Callable[[int], None] | None = None) -> LavaResult:
+def run_lava_sharded(net: Network, inputs, *, workers: int = 1, record_spikes: bool = False,
+                     chunk_samples: int = 32, progress: Callable[[int], None] | None = None) -> RunResult:
     """:func:`run_lava` over ``workers`` processes, each with its own network on a contiguous shard."""
-    if not isinstance(net, NetSpec):
-        net = read_net(net)
     x = check_inputs(net, inputs)
     workers = max(1, min(int(workers), x.shape[0]))
     kwargs = dict(record_spikes=record_spikes, chunk_samples=chunk_samples)
@@ -270,7 +264,7 @@ def run_lava_sharded(net: NetSpec | str, inputs, *, workers: int = 1, record_spi
     out = ctx.Queue()
     procs = [ctx.Process(target=_worker, args=(i, net, x[bounds[i]:bounds[i + 1]], kwargs, out),
                          daemon=False) for i in range(workers)]
-    results: dict[int, LavaResult] = {}
+    results: dict[int, RunResult] = {}
     try:
         for p in procs:
             p.start()
@@ -307,10 +301,17 @@ def run_lava_sharded(net: NetSpec | str, inputs, *, workers: int = 1, record_spi
                 p.join()
         out.close()
     parts = [results[i] for i in range(workers)]
-    spikes = None
+    windows = None
     if record_spikes:
-        spikes = [np.concatenate([r.spikes[k] for r in parts]) for k in range(net.num_layers)]
-    readout = np.concatenate([r.readout for r in parts])
-    return LavaResult(counts=np.concatenate([r.counts for r in parts]), readout=readout,
-                      predictions=readout.argmax(1), spikes=spikes, steps=sum(r.steps for r in parts),
-                      wall_s=time.perf_counter() - t0)
+        windows = tuple(np.concatenate([r.windows[k] for r in parts]) for k in range(net.num_layers))
+    return RunResult(backend="lava", windows=windows, counts=np.concatenate([r.counts for r in parts]),
+                     readout=np.concatenate([r.readout for r in parts]), readout_steps=None,
+                     simulated_steps=sum(r.simulated_steps for r in parts), wall_s=time.perf_counter() - t0)
+
+
+def run(net: Network, x: np.ndarray, options: RunOptions) -> RunResult:
+    """The ``lava`` backend (see :mod:`spikeship.backends`)."""
+    if options.device != "cpu":
+        raise SpikeshipError(f"Lava's simulator runs on the CPU; --device {options.device} is for the emulator")
+    return run_lava_sharded(net, x, workers=options.workers, record_spikes=options.record_spikes,
+                            chunk_samples=options.chunk_samples, progress=options.progress)

@@ -12,40 +12,32 @@ Layout (docs/DESIGN.md, "The `.net` file"); field names, dtypes and orders are t
     layer/<i>/neuron/{type="CUBA", iDecay, vDecay, vThMant, refDelay, gradedSpike}
     spikeship/format_version, time_steps, input_shape (C, H, W), class_names, model_card (JSON),
     spikeship/readout/weight (int16, classes x features), spikeship/readout/two_weights (int64, T),
-    spikeship/layer_sources (what each spiking layer was in the model: dense, conv or pool)
+    spikeship/layer_sources (each spiking layer's kind: dense, conv or pool)
 
 No ``input`` layer: the input spikes feed the first synapse (pass ``input_shape`` in W, H, C order to netx
-when the first layer is a conv). A ``flatten`` entry precedes the first dense layer after a conv. A file is
-written to a temporary name in the target folder and renamed, and only after ``validate.check_net`` passed:
-a refused export leaves no file behind.
+when the first layer is a conv). A ``flatten`` entry precedes the first dense layer after a conv. Each layer
+kind has one entry in ``WRITERS`` (netx type and writer); each netx type one in ``READERS``. A file is
+written to a temporary name in the target folder and renamed, and only after :func:`check` passed: a refused
+export leaves no file behind. Reading returns the same :class:`~spikeship.network.Network` record.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import h5py
 import numpy as np
 
 from ..errors import SpikeshipError
 from ..files import atomic_output
-from .quantize import NeuronParams, QuantizedLayer, QuantizedNet
-from .validate import LOIHI1, LayerResources, LoihiLimits, check_net
+from ..network import Layer, Network, Neuron, by_kind
+from .validate import LOIHI1, LayerResources, LoihiLimits, check_lava_dense, check_net
 
 FORMAT_VERSION = 1
 GROUP = "spikeship"
-
-
-@dataclass(frozen=True)
-class NetFile:
-    """What ``read_net`` returns: the integer network and the file's metadata."""
-
-    net: QuantizedNet
-    class_names: tuple[str, ...]
-    model_card: dict = field(default_factory=dict)
-    format_version: int = FORMAT_VERSION
 
 
 # ---------------------------------------------------------------------------------------------- writing
@@ -55,7 +47,7 @@ def _write_type(g: h5py.Group, kind: str) -> None:
     g.create_dataset("type", (1,), "S10", [kind.encode("ascii")])
 
 
-def _write_neuron(g: h5py.Group, n: NeuronParams) -> None:
+def _write_neuron(g: h5py.Group, n: Neuron) -> None:
     # same keys and value types as slayer's cuba.Neuron.device_params
     g.create_dataset("neuron/type", data=n.type)
     g.create_dataset("neuron/iDecay", data=np.int64(n.i_decay))
@@ -65,7 +57,7 @@ def _write_neuron(g: h5py.Group, n: NeuronParams) -> None:
     g.create_dataset("neuron/gradedSpike", data=bool(n.graded_spike))
 
 
-def _write_dense(g: h5py.Group, layer: QuantizedLayer) -> None:
+def _write_dense(g: h5py.Group, layer: Layer) -> None:
     _write_type(g, "dense")
     g.create_dataset("shape", data=np.asarray(layer.shape, dtype=np.int64))
     g.create_dataset("inFeatures", data=np.int64(layer.weight.shape[1]))
@@ -74,7 +66,7 @@ def _write_dense(g: h5py.Group, layer: QuantizedLayer) -> None:
     _write_neuron(g, layer.neuron)
 
 
-def _write_conv(g: h5py.Group, layer: QuantizedLayer) -> None:
+def _write_conv(g: h5py.Group, layer: Layer) -> None:
     _write_type(g, "conv")
     g.create_dataset("shape", data=np.asarray(layer.shape, dtype=np.int64))
     g.create_dataset("inChannels", data=np.int64(layer.input_shape[0]))
@@ -93,48 +85,85 @@ def _write_flatten(g: h5py.Group, shape: tuple[int, ...]) -> None:
     g.create_dataset("shape", data=np.asarray([int(np.prod(shape)), 1, 1], dtype=np.int64))
 
 
-#: IR kind -> netx writer. The kinds netx can build from our IR; validation refuses any other kind.
-LAYER_WRITERS = {"dense": _write_dense, "conv": _write_conv}
+@dataclass(frozen=True)
+class NetxKind:
+    """How a layer kind is written: the netx layer type it becomes, its writer, and whether netx builds it
+    with Lava's ``Dense`` (whose weight handling ``validate.check_lava_dense`` checks)."""
+
+    netx_type: str
+    write: Callable[[h5py.Group, Layer], None]
+    lava_dense: bool = False
 
 
-def _write_layers(root: h5py.Group, layers: tuple[QuantizedLayer, ...]) -> None:
+#: layer kind -> netx layer (pooling is a depthwise conv: netx cannot build ``pool``)
+WRITERS: dict[str, NetxKind] = {
+    "dense": NetxKind("dense", _write_dense, lava_dense=True),
+    "conv": NetxKind("conv", _write_conv),
+    "pool": NetxKind("conv", _write_conv),
+}
+
+
+def _netx_kind(layer: Layer) -> NetxKind:
+    return by_kind(WRITERS, layer.kind, layer.name, "netx form")
+
+
+def check(net: Network, limits: LoihiLimits = LOIHI1) -> tuple[LayerResources, ...]:
+    """Everything a ``.net`` file must satisfy: Loihi's limits (``validate.check_net``), a netx writer for
+    every kind, and weights Lava's ``Dense`` holds exactly where netx builds one."""
+    for layer in net.layers:
+        _netx_kind(layer)
+    resources = check_net(net, limits)
+    for layer in net.layers:
+        if _netx_kind(layer).lava_dense:
+            check_lava_dense(layer.name, layer.weight)
+    return resources
+
+
+def _write_layers(root: h5py.Group, net: Network) -> None:
     i = 0
-    for k, layer in enumerate(layers):
-        if layer.kind == "dense" and k > 0 and layers[k - 1].kind != "dense":
-            _write_flatten(root.create_group(str(i)), layers[k - 1].shape)
+    previous = tuple(net.input_shape)
+    for layer in net.layers:
+        if len(layer.input_shape) == 1 and len(previous) == 3 and i > 0:  # netx flattens explicitly
+            _write_flatten(root.create_group(str(i)), previous)
             i += 1
-        LAYER_WRITERS[layer.kind](root.create_group(str(i)), layer)
+        _netx_kind(layer).write(root.create_group(str(i)), layer)
+        previous = tuple(layer.shape)
         i += 1
 
 
-def _write_spikeship(g: h5py.Group, qnet: QuantizedNet, class_names, model_card: dict) -> None:
+def _write_spikeship(g: h5py.Group, net: Network, model_card: str) -> None:
     g.create_dataset("format_version", data=np.int64(FORMAT_VERSION))
-    g.create_dataset("time_steps", data=np.int64(qnet.time_steps))
-    g.create_dataset("input_shape", data=np.asarray(qnet.input_shape, dtype=np.int64))
+    g.create_dataset("time_steps", data=np.int64(net.time_steps))
+    g.create_dataset("input_shape", data=np.asarray(net.input_shape, dtype=np.int64))
     text = h5py.string_dtype("utf-8")
-    g.create_dataset("class_names", data=np.array(list(class_names), dtype=object), dtype=text)
-    g.create_dataset("layer_sources", data=np.array([l.source for l in qnet.layers], dtype=object), dtype=text)
-    g.create_dataset("model_card", data=json.dumps(model_card, sort_keys=True, default=str), dtype=text)
-    g.create_dataset("readout/weight", data=np.asarray(qnet.readout_weight).astype(np.int16))
-    g.create_dataset("readout/two_weights", data=np.asarray(qnet.two_weights).astype(np.int64))
+    g.create_dataset("class_names", data=np.array(list(net.class_names), dtype=object), dtype=text)
+    g.create_dataset("layer_sources", data=np.array([layer.kind for layer in net.layers], dtype=object), dtype=text)
+    g.create_dataset("model_card", data=model_card, dtype=text)
+    g.create_dataset("readout/weight", data=np.asarray(net.readout.weight).astype(np.int16))
+    g.create_dataset("readout/two_weights", data=np.asarray(net.two_weights).astype(np.int64))
 
 
-def write_net(qnet: QuantizedNet, path: str | Path, *, class_names=(), model_card: dict | None = None,
-              limits: LoihiLimits = LOIHI1) -> tuple[LayerResources, ...]:
-    """Validate ``qnet`` and write it to ``path`` (temporary name, then rename). Returns the per-layer
-    resources. Raises ``SpikeshipError`` (and leaves no file) when the network breaks a limit."""
-    resources = check_net(qnet, tuple(LAYER_WRITERS), limits)
-    class_names = tuple(str(c) for c in class_names) or tuple(str(c) for c in range(qnet.num_classes))
-    if len(class_names) != qnet.num_classes:
-        raise SpikeshipError(f"{len(class_names)} class names for {qnet.num_classes} readout classes")
+def write_net(net: Network, path: str | Path, *, limits: LoihiLimits = LOIHI1) -> tuple[LayerResources, ...]:
+    """Validate ``net`` (:func:`check`) and write it to ``path`` (temporary name, then rename). Returns the
+    per-layer resources. Raises ``SpikeshipError`` (and leaves no file) when the network breaks a limit."""
+    resources = check(net, limits)
+    with atomic_output(path) as tmp:
+        write_net_file(net, tmp)
+    return resources
+
+
+def write_net_file(net: Network, path: str | Path) -> None:
+    """Write an already checked network to ``path`` as it is (callers write to a temporary name: see
+    :func:`write_net` and ``export.stage``)."""
+    if len(net.class_names) != net.num_classes:
+        raise SpikeshipError(f"{len(net.class_names)} class names for {net.num_classes} readout classes")
     try:
-        json.dumps(model_card or {}, default=str)
+        card = json.dumps(net.model_card, sort_keys=True, default=str)
     except (TypeError, ValueError) as e:
         raise SpikeshipError(f"model card is not JSON-serialisable: {e}") from None
-    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
-        _write_layers(f.create_group("layer"), qnet.layers)
-        _write_spikeship(f.create_group(GROUP), qnet, class_names, model_card or {})
-    return resources
+    with h5py.File(path, "w") as f:
+        _write_layers(f.create_group("layer"), net)
+        _write_spikeship(f.create_group(GROUP), net, card)
 
 
 # ---------------------------------------------------------------------------------------------- reading
@@ -142,8 +171,6 @@ def write_net(qnet: QuantizedNet, path: str | Path, *, class_names=(), model_car
 #: what the reader needs, per group (anything else missing is a one-line "unreadable" error)
 _SPIKESHIP_KEYS = ("format_version", "time_steps", "input_shape", "class_names", "layer_sources", "model_card",
                    "readout/weight", "readout/two_weights")
-_LAYER_KEYS = {"dense": ("shape", "weight"),
-               "conv": ("shape", "weight", "stride", "padding", "dilation", "groups")}
 _NEURON_KEYS = ("type", "iDecay", "vDecay", "vThMant")
 
 
@@ -180,38 +207,53 @@ def _integers(a) -> np.ndarray:
     return a.astype(np.float64)
 
 
-def _read_neuron(g, where: str) -> NeuronParams:
+def _read_neuron(g, where: str) -> Neuron:
     if "neuron" not in g:
         raise SpikeshipError(f"{where}: no neuron (a non-spiking netx layer is not supported)")
     n = g["neuron"]
     _require(n, _NEURON_KEYS)
-    return NeuronParams(i_decay=_int(n, "iDecay"), v_decay=_int(n, "vDecay"), vth_mant=_int(n, "vThMant"),
-                        ref_delay=_int(n, "refDelay") if "refDelay" in n else 1,
-                        graded_spike=bool(np.asarray(n["gradedSpike"][()]).reshape(-1)[0])
-                        if "gradedSpike" in n else False,
-                        type=_text(n["type"][()]))
+    return Neuron(i_decay=_int(n, "iDecay"), v_decay=_int(n, "vDecay"), vth_mant=_int(n, "vThMant"),
+                  ref_delay=_int(n, "refDelay") if "refDelay" in n else 1,
+                  graded_spike=bool(np.asarray(n["gradedSpike"][()]).reshape(-1)[0]) if "gradedSpike" in n else False,
+                  type=_text(n["type"][()]))
 
 
-def _read_layer(g, index: int, source: str, input_shape: tuple[int, ...], kind: str, where: str) -> QuantizedLayer:
-    _require(g, _LAYER_KEYS[kind])
-    if "weight_rec" in g:
-        raise SpikeshipError(f"{where}: recurrent weights are not supported")
-    extra = dict(bias=np.asarray(g["bias"][()], dtype=np.float64).reshape(-1) if "bias" in g else None,
-                 has_delay="delay" in g, neuron=_read_neuron(g, where))
-    shape = tuple(int(s) for s in np.asarray(g["shape"][()]).reshape(-1))
+def _read_dense(g, where: str, previous: tuple[int, ...]) -> dict:
+    _require(g, ("shape", "weight"))
+    return dict(input_shape=(int(np.prod(previous)),), weight=_integers(g["weight"][()]))
+
+
+def _read_conv(g, where: str, previous: tuple[int, ...]) -> dict:
+    _require(g, ("shape", "weight", "stride", "padding", "dilation", "groups"))
     w = _integers(g["weight"][()])
-    if kind == "dense":
-        return QuantizedLayer(index=index, kind="dense", source=source, input_shape=(int(np.prod(input_shape)),),
-                              shape=shape, weight=w, **extra)
     if w.ndim != 4:
         raise SpikeshipError(f"{where}: conv weight must be 4-d (out, in/groups, kH, kW), got shape {w.shape}")
-    return QuantizedLayer(index=index, kind="conv", source=source, input_shape=tuple(input_shape), shape=shape,
-                          weight=w, kernel=(int(w.shape[2]), int(w.shape[3])), stride=_pair(g, "stride"),
-                          padding=_pair(g, "padding"), dilation=_pair(g, "dilation"), groups=_int(g, "groups"),
-                          **extra)
+    return dict(input_shape=tuple(previous), weight=w, kernel=(int(w.shape[2]), int(w.shape[3])),
+                stride=_pair(g, "stride"), padding=_pair(g, "padding"), dilation=_pair(g, "dilation"),
+                groups=_int(g, "groups"))
 
 
-def _read(f: h5py.File) -> NetFile:
+#: netx layer type -> the fields of a Layer it holds (``flatten`` entries carry none)
+READERS = {"dense": _read_dense, "conv": _read_conv}
+
+
+def _read_layer(g, index: int, kind: str, previous: tuple[int, ...], netx_type: str, where: str) -> Layer:
+    if kind not in WRITERS:
+        raise SpikeshipError(f"{where}: layer kind {kind!r} is not known to this spikeship "
+                             f"(known: {', '.join(WRITERS)})")
+    if WRITERS[kind].netx_type != netx_type:
+        raise SpikeshipError(f"{where}: a {kind} layer is written as netx {WRITERS[kind].netx_type!r}, "
+                             f"not {netx_type!r}")
+    if "weight_rec" in g:
+        raise SpikeshipError(f"{where}: recurrent weights are not supported")
+    fields = READERS[netx_type](g, where, previous)
+    shape = tuple(int(s) for s in np.asarray(g["shape"][()]).reshape(-1))
+    return Layer(kind=kind, index=index, shape=shape, neuron=_read_neuron(g, where),
+                 bias=np.asarray(g["bias"][()], dtype=np.float64).reshape(-1) if "bias" in g else None,
+                 has_delay="delay" in g, **fields)
+
+
+def _read(f: h5py.File) -> Network:
     if "layer" not in f:
         raise SpikeshipError("not a netx .net file (no layer/ group)")
     if GROUP not in f:
@@ -228,20 +270,20 @@ def _read(f: h5py.File) -> NetFile:
     keys = sorted(root.keys(), key=lambda k: int(k) if k.isdigit() else -1)
     if keys != [str(i) for i in range(len(keys))]:  # netx reads layer/0 .. layer/<n-1>
         raise SpikeshipError(f"layer/ entries are not 0..{len(keys) - 1}: {keys}")
-    layers: list[QuantizedLayer] = []
+    layers: list[Layer] = []
     shape = input_shape
     for key in keys:
         g, where = root[key], f"layer/{key}"
-        kind = _text(g["type"][()]) if "type" in g else "?"
-        if kind == "flatten":
+        netx_type = _text(g["type"][()]) if "type" in g else "?"
+        if netx_type == "flatten":
             continue
-        if kind not in LAYER_WRITERS:
-            raise SpikeshipError(f"{where}: layer type {kind!r} is not supported "
-                                 f"(supported: {', '.join(LAYER_WRITERS)}, flatten)")
+        if netx_type not in READERS:
+            raise SpikeshipError(f"{where}: layer type {netx_type!r} is not supported "
+                                 f"(supported: {', '.join(READERS)}, flatten)")
         index = len(layers)
         if index >= len(sources):
             raise SpikeshipError(f"more layers than {GROUP}/layer_sources lists")
-        layer = _read_layer(g, index, sources[index], shape, kind, where)
+        layer = _read_layer(g, index, sources[index], shape, netx_type, where)
         layers.append(layer)
         shape = layer.shape
     if len(layers) != len(sources):
@@ -250,17 +292,22 @@ def _read(f: h5py.File) -> NetFile:
     two = _integers(s["readout/two_weights"][()]).reshape(-1)
     if two.size != time_steps:
         raise SpikeshipError(f"{two.size} TWO weights for {time_steps} time steps")
-    qnet = QuantizedNet(input_shape=input_shape, layers=tuple(layers),
-                        readout_weight=_integers(s["readout/weight"][()]), two_weights=two)
+    w = _integers(s["readout/weight"][()])
+    if w.ndim != 2 or not layers:
+        raise SpikeshipError(f"readout weight must be (classes, features), got shape {w.shape}")
+    readout = Layer(kind="dense", index=len(layers), input_shape=(layers[-1].num_neurons,),
+                    shape=(int(w.shape[0]),), weight=w, neuron=None)
     names = tuple(_text(v) for v in np.asarray(s["class_names"][()]).reshape(-1))
     card = json.loads(_text(s["model_card"][()]))
-    return NetFile(net=qnet, class_names=names, model_card=card, format_version=version)
+    return Network(input_shape=input_shape, layers=tuple(layers), readout=readout, two_weights=two,
+                   class_names=names, model_card=card if isinstance(card, dict) else {})
 
 
-def read_net(path: str | Path) -> NetFile:
-    """Read a ``.net`` file written by ``write_net``: the one parser of the format (``sim.netfile`` builds on
-    it). A missing, non-HDF5, truncated or non-spikeship file raises ``SpikeshipError`` (one line). The
-    result is not validated: call ``validate.check_net`` (``sim.netfile.read_net`` does)."""
+def read_net(path: str | Path, *, check_limits: bool = True) -> Network:
+    """Read a ``.net`` file written by :func:`write_net`: the one parser of the format. A missing, non-HDF5,
+    truncated or non-spikeship file raises ``SpikeshipError`` (one line naming the file), and so does a
+    network the exporter would refuse (:func:`check`), unless ``check_limits`` is False (``export --inspect``
+    describes such a file)."""
     path = Path(path)
     if not path.is_file():
         raise SpikeshipError(f"{path}: no such file")
@@ -268,7 +315,10 @@ def read_net(path: str | Path) -> NetFile:
         raise SpikeshipError(f"{path}: not a netx .net file (not HDF5)")
     try:
         with h5py.File(path, "r") as f:
-            return _read(f)
+            net = _read(f)
+        if check_limits:
+            check(net)
+        return net
     except SpikeshipError as e:
         raise SpikeshipError(f"{path}: {e}") from None
     except (OSError, KeyError, ValueError, TypeError, IndexError) as e:

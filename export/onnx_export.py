@@ -1,6 +1,6 @@
 """ONNX of the deployed network, one time step per call, in the chip's integer arithmetic.
 
-``build_onnx(qnet)`` returns a ``ModelProto``; ``export_onnx(qnet, path)`` checks it with ``onnx.checker``
+``build_onnx(net)`` returns a ``ModelProto``; ``export_onnx(net, path)`` checks it with ``onnx.checker``
 and writes it atomically; ``run_onnx(model, x, two_weights)`` steps it over T with onnxruntime (or onnx's
 reference evaluator) and returns spikes per layer, readout integers and TWO accumulators.
 
@@ -9,18 +9,15 @@ state ``u_k``, ``v_k`` (int64, CUBA current and voltage in Loihi units) and ``s_
 layer k produced at t - 1: slayer's one-step ``delay_shift`` buffer); ``acc`` (N, classes) int64 and
 ``a_t`` (1,) int64, the TWO weight of this step. Outputs: ``spikes_k`` = what ``SpikeNet.forward`` returns
 for layer k at step t, ``readout`` = ``64 * readout[..., t]`` (int64), ``acc_next = acc + a_t * readout``
-and the next state (``*_next``). Per layer, with a = the integer synaptic input of this step:
+and the next state (``*_next``).
 
-    u = sign(u*(4096 - iDecay)) * (|u*(4096 - iDecay)| >> 12) + 64 * a
-    v = sign(v*(4096 - vDecay)) * (|v*(4096 - vDecay)| >> 12) + u
-    spike = v > 64 * vThMant;  v = 0 where spike
-
-(slayer's ``_li_dynamics_fwd`` and Lava's LIF: right shift rounding toward zero, done here as Abs, BitShift
-on uint64, Sign). Integer-exact: the state update is int64. Conv and MatMul run in float32 (onnxruntime's
-CPU Conv has no integer or double kernel) on integer operands: spikes are 0/1 and |w| <= 256, so every
-partial sum, in any order, is an integer of magnitude at most (fan-in) * 256 <= 4096 * 256 = 2**20 < 2**24
-(validation bounds the fan-in at 4,096 axons), exactly representable in float32; the Cast to int64 is
-exact. The test compares against PyTorch bit for bit.
+The neuron update is :func:`spikeship.fixedpoint.cuba_step` itself, called on symbolic tensors
+(:class:`_Sym`) that record each operation as an ONNX node: 24-bit current wrap and voltage clamp included,
+so the ONNX model follows Lava where the state leaves 24 bits. Integer-exact: the state is int64; the
+synapses (per kind: ``SYNAPSES``) run Conv and MatMul in float32 (onnxruntime's CPU Conv has no integer or
+double kernel) on integer operands: spikes are 0/1 and |w| <= 256, so every partial sum, in any order, is an
+integer of magnitude below 2**24 (checked per layer: the sum of |weights| of one neuron), exactly
+representable in float32; the Cast to int64 is exact. The tests compare against PyTorch bit for bit.
 """
 
 from __future__ import annotations
@@ -31,14 +28,13 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from .. import fixedpoint
 from ..errors import SpikeshipError
 from ..files import write_bytes
-from .quantize import QuantizedLayer, QuantizedNet
+from ..network import Layer, Network, by_kind
 
 OPSET = 17
 IR_VERSION = 8  # onnxruntime 1.16+ reads it; onnx 1.23 would default to 14
-DECAY_SHIFT = 12
-ACT_SHIFT = 6
 
 
 class _Graph:
@@ -60,41 +56,100 @@ class _Graph:
         self.nodes.append(helper.make_node(op_type, inputs, [out], **attrs))
         return out
 
-
-def _shift_toward_zero(g: _Graph, x: str, shift: str) -> str:
-    """sign(x) * (|x| >> 12) in int64."""
-    mag = g.op("Cast", [g.op("Abs", [x])], to=TensorProto.UINT64)
-    shifted = g.op("Cast", [g.op("BitShift", [mag, shift], direction="RIGHT")], to=TensorProto.INT64)
-    return g.op("Mul", [g.op("Sign", [x]), shifted])
+    def auto_const(self, array: np.ndarray) -> str:
+        self._n += 1
+        return self.const(f"const_{self._n}", array)
 
 
-def _synapse(g: _Graph, layer: QuantizedLayer, k: int, x: str) -> str:
-    """Integer synaptic input (int64) of layer k for float32 spikes x."""
+class _Sym:
+    """A symbolic int64 (or bool) tensor: Python operators append ONNX nodes, so the fixed-point core's plain
+    arithmetic (:mod:`spikeship.fixedpoint`) writes the graph. Comparisons give bool tensors, which arithmetic
+    casts to int64 (the core uses them as 0/1 factors); ``>>`` is defined for non-negative operands only (the
+    core shifts magnitudes), as ONNX's BitShift works on unsigned integers."""
+
+    def __init__(self, g: _Graph, name: str, is_bool: bool = False) -> None:
+        self.g, self.name, self.is_bool = g, name, is_bool
+
+    def _value(self, other) -> str:
+        if isinstance(other, _Sym):
+            return other.name if not other.is_bool else self.g.op("Cast", [other.name], to=TensorProto.INT64)
+        return self.g.auto_const(np.array(int(other), dtype=np.int64))
+
+    def _arith(self, op: str, other, swap: bool = False) -> "_Sym":
+        a, b = self._value(self), self._value(other)
+        return _Sym(self.g, self.g.op(op, [b, a] if swap else [a, b]))
+
+    def _compare(self, op: str, other) -> "_Sym":
+        return _Sym(self.g, self.g.op(op, [self._value(self), self._value(other)]), is_bool=True)
+
+    def __add__(self, o):
+        return self._arith("Add", o)
+
+    __radd__ = __add__
+
+    def __sub__(self, o):
+        return self._arith("Sub", o)
+
+    def __rsub__(self, o):
+        return self._arith("Sub", o, swap=True)
+
+    def __mul__(self, o):
+        return self._arith("Mul", o)
+
+    __rmul__ = __mul__
+
+    def __abs__(self):
+        return _Sym(self.g, self.g.op("Abs", [self._value(self)]))
+
+    def __rshift__(self, bits: int):
+        mag = self.g.op("Cast", [self._value(self)], to=TensorProto.UINT64)
+        shift = self.g.auto_const(np.array(int(bits), dtype=np.uint64))
+        shifted = self.g.op("BitShift", [mag, shift], direction="RIGHT")
+        return _Sym(self.g, self.g.op("Cast", [shifted], to=TensorProto.INT64))
+
+    def __lt__(self, o):
+        return self._compare("Less", o)
+
+    def __le__(self, o):
+        return self._compare("LessOrEqual", o)
+
+    def __gt__(self, o):
+        return self._compare("Greater", o)
+
+    def __ge__(self, o):
+        return self._compare("GreaterOrEqual", o)
+
+
+def _dense(g: _Graph, layer: Layer, k: int, x: str) -> str:
     w = np.asarray(layer.weight, dtype=np.float32)
-    if layer.kind == "dense":
-        flat = g.op("Flatten", [x], axis=1)
-        z = g.op("MatMul", [flat, g.const(f"w_{k}", np.ascontiguousarray(w.T))])
-    else:
-        ph, pw = layer.padding
-        z = g.op("Conv", [x, g.const(f"w_{k}", w)], kernel_shape=list(layer.kernel), strides=list(layer.stride),
-                 pads=[ph, pw, ph, pw], dilations=list(layer.dilation), group=int(layer.groups))
-    return g.op("Cast", [z], to=TensorProto.INT64)
+    flat = g.op("Flatten", [x], axis=1)
+    return g.op("MatMul", [flat, g.const(f"w_{k}", np.ascontiguousarray(w.T))])
 
 
-def _neuron(g: _Graph, layer: QuantizedLayer, k: int, a: str) -> None:
+def _conv(g: _Graph, layer: Layer, k: int, x: str) -> str:
+    ph, pw = layer.padding
+    return g.op("Conv", [x, g.const(f"w_{k}", np.asarray(layer.weight, dtype=np.float32))],
+                kernel_shape=list(layer.kernel), strides=list(layer.stride), pads=[ph, pw, ph, pw],
+                dilations=list(layer.dilation), group=int(layer.groups))
+
+
+#: layer kind -> the float32 ONNX op of its synapse (spikes in, exact integer sums out)
+SYNAPSES = {"dense": _dense, "conv": _conv, "pool": _conv}
+
+
+def _synapse(g: _Graph, layer: Layer, k: int, x: str) -> str:
+    """Integer synaptic input (int64) of layer k for float32 spikes x."""
+    synapse = by_kind(SYNAPSES, layer.kind, layer.name, "ONNX form")
+    return g.op("Cast", [synapse(g, layer, k, x)], to=TensorProto.INT64)
+
+
+def _neuron(g: _Graph, layer: Layer, k: int, a: str) -> None:
     n = layer.neuron
-    shift = g.const(f"shift_{k}", np.array(DECAY_SHIFT, dtype=np.uint64))
-    keep_u = g.const(f"keep_u_{k}", np.array((1 << DECAY_SHIFT) - n.i_decay, dtype=np.int64))
-    keep_v = g.const(f"keep_v_{k}", np.array((1 << DECAY_SHIFT) - n.v_decay, dtype=np.int64))
-    act = g.const(f"act_scale_{k}", np.array(1 << ACT_SHIFT, dtype=np.int64))
-    threshold = g.const(f"threshold_{k}", np.array(n.vth_mant << ACT_SHIFT, dtype=np.int64))
-    zero = g.const(f"zero_{k}", np.array(0, dtype=np.int64))
-    u = g.op("Add", [_shift_toward_zero(g, g.op("Mul", [f"u_{k}", keep_u]), shift), g.op("Mul", [a, act])],
-             out=f"u_{k}_next")
-    v = g.op("Add", [_shift_toward_zero(g, g.op("Mul", [f"v_{k}", keep_v]), shift), u])
-    spike = g.op("Greater", [v, threshold])
-    g.op("Where", [spike, zero, v], out=f"v_{k}_next")
-    g.op("Cast", [spike], out=f"s_{k}_next", to=TensorProto.FLOAT)
+    spike, u, v = fixedpoint.cuba_step(_Sym(g, a), _Sym(g, f"u_{k}"), _Sym(g, f"v_{k}"),
+                                       n.i_decay, n.v_decay, n.vth_mant)
+    g.op("Identity", [u.name], out=f"u_{k}_next")
+    g.op("Identity", [v.name], out=f"v_{k}_next")
+    g.op("Cast", [spike.name], out=f"s_{k}_next", to=TensorProto.FLOAT)
     g.op("Identity", [f"s_{k}"], out=f"spikes_{k}")  # delay_shift: this step emits last step's spikes
 
 
@@ -102,33 +157,27 @@ def _info(name: str, elem: int, shape: tuple) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, elem, ["N", *shape])
 
 
-#: float32 represents every integer of magnitude up to 2**24 exactly
-FLOAT32_EXACT = 1 << 24
-
-
 def _check_float32_exact(name: str, weight: np.ndarray) -> None:
     """Every partial sum of (0/1 spike) x weight stays below 2**24 in magnitude, whatever the order."""
     w = np.asarray(weight)
     if w.dtype.kind not in "iu":
         raise SpikeshipError(f"{name}: weights are not integers; quantize and validate the network first")
-    bound = int(np.abs(w.reshape(w.shape[0], -1)).sum(axis=1).max())
-    if bound >= FLOAT32_EXACT:
+    bound = fixedpoint.weight_bound(w)
+    if bound >= fixedpoint.FLOAT32_EXACT:
         raise SpikeshipError(f"{name}: sum of |weights| of one neuron is {bound} >= 2**24; float32 Conv/MatMul "
                              f"would not be exact")
 
 
-def build_onnx(qnet: QuantizedNet) -> onnx.ModelProto:
-    """The per-step integer model of ``qnet`` (see the module docstring for inputs and outputs)."""
-    for layer in qnet.layers:
+def build_onnx(net: Network) -> onnx.ModelProto:
+    """The per-step integer model of ``net`` (see the module docstring for inputs and outputs)."""
+    for layer in net.layers:
         _check_float32_exact(layer.name, layer.weight)
-    _check_float32_exact("readout", qnet.readout_weight)
+    _check_float32_exact("readout", net.readout.weight)
     g = _Graph()
-    inputs = [_info("x", TensorProto.FLOAT, tuple(qnet.input_shape))]
+    inputs = [_info("x", TensorProto.FLOAT, tuple(net.input_shape))]
     outputs = []
     x = "x"
-    for k, layer in enumerate(qnet.layers):
-        if layer.kind not in ("dense", "conv"):
-            raise SpikeshipError(f"{layer.name}: layer type {layer.kind!r} has no ONNX form; supported: dense, conv")
+    for k, layer in enumerate(net.layers):
         shape = tuple(layer.shape)
         inputs += [_info(f"u_{k}", TensorProto.INT64, shape), _info(f"v_{k}", TensorProto.INT64, shape),
                    _info(f"s_{k}", TensorProto.FLOAT, shape)]
@@ -136,25 +185,24 @@ def build_onnx(qnet: QuantizedNet) -> onnx.ModelProto:
                     _info(f"v_{k}_next", TensorProto.INT64, shape), _info(f"s_{k}_next", TensorProto.FLOAT, shape)]
         _neuron(g, layer, k, _synapse(g, layer, k, x))
         x = f"spikes_{k}"
-    classes = qnet.num_classes
+    classes = net.num_classes
     inputs += [_info("acc", TensorProto.INT64, (classes,)), helper.make_tensor_value_info("a_t", TensorProto.INT64, [1])]
-    w_ro = np.ascontiguousarray(np.asarray(qnet.readout_weight, dtype=np.float32).T)
-    r = g.op("MatMul", [g.op("Flatten", [x], axis=1), g.const("w_readout", w_ro)])
-    r = g.op("Cast", [r], out="readout", to=TensorProto.INT64)
-    g.op("Add", ["acc", g.op("Mul", [r, "a_t"])], out="acc_next")
+    r = _synapse(g, net.readout, len(net.layers), x)
+    g.op("Identity", [r], out="readout")
+    g.op("Add", ["acc", g.op("Mul", ["readout", "a_t"])], out="acc_next")
     outputs += [_info("readout", TensorProto.INT64, (classes,)), _info("acc_next", TensorProto.INT64, (classes,))]
     graph = helper.make_graph(g.nodes, "spikeship_step", inputs, outputs, g.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="spikeship")
     model.ir_version = IR_VERSION
-    helper.set_model_props(model, {"time_steps": str(qnet.time_steps),
-                                   "two_weights": ",".join(str(int(a)) for a in qnet.two_weights)})
+    helper.set_model_props(model, {"time_steps": str(net.time_steps),
+                                   "two_weights": ",".join(str(int(a)) for a in net.two_weights)})
     onnx.checker.check_model(model, full_check=True)
     return model
 
 
-def export_onnx(qnet: QuantizedNet, path: str | Path) -> onnx.ModelProto:
+def export_onnx(net: Network, path: str | Path) -> onnx.ModelProto:
     """Build, check and write the model (temporary name, then rename)."""
-    model = build_onnx(qnet)
+    model = build_onnx(net)
     write_bytes(path, model.SerializeToString())
     return model
 

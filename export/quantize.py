@@ -1,4 +1,5 @@
-"""The one place that turns a trained ``SpikeNet`` into integers: ``quantize_model(net, two_weights)``.
+"""The one place that turns a trained ``SpikeNet`` into integers: ``quantize_model(net, two_weights)`` gives
+the :class:`~spikeship.network.Network` record every later stage reads.
 
 Pure: it reads the model and never changes it. In particular it does not call slayer's ``export_hdf5``
 (that method disables weight normalisation on the live model) nor ``neuron.device_params`` (whose decay
@@ -10,127 +11,23 @@ getters clamp the decay parameters in place); it reads the very same values with
   validator sees an out-of-range value instead of a silently different one), ``vThMant`` =
   ``neuron.v_th_mant``, ``refDelay`` = ``neuron.ref_delay``, ``gradedSpike`` = ``neuron.graded_spike``.
 
-Pooling becomes a depthwise conv (netx cannot build ``pool``): groups = channels, the pool's 1x1xkxk weight
-tiled to (C, 1, k, k). Weights stay floating point arrays when they are not integers (a block without the
+Each layer kind has one entry in ``QUANTIZERS`` (its block -> a :class:`~spikeship.network.Layer`). Pooling
+becomes a depthwise conv (netx cannot build ``pool``): groups = channels, the pool's 1x1xkxk weight tiled to
+(C, 1, k, k). Weights stay floating point arrays when they are not integers (a block without the
 8-bit hook): ``export.validate`` then refuses them with the layer named, rather than this function rounding
 silently.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import json
 
 import numpy as np
 import torch
-from lava.lib.dl.slayer.block import cuba as cuba_block
 
 from ..errors import SpikeshipError
-
-#: kinds in the integer IR (what netx can build); pooling is a ``conv`` whose ``source`` is ``pool``
-LAYER_KINDS = ("dense", "conv")
-#: readout integers are W_SCALE * slayer weight (train.model.W_SCALE; slayer's CUBA scale 1 << 6)
-W_SCALE = 64
-
-
-def _array_equal(a, b) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    a, b = np.asarray(a), np.asarray(b)
-    return a.dtype.kind == b.dtype.kind and a.shape == b.shape and bool(np.array_equal(a, b))
-
-
-def _dataclass_equal(a, b) -> bool:
-    if type(a) is not type(b):
-        return False
-    for f in fields(a):
-        x, y = getattr(a, f.name), getattr(b, f.name)
-        if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
-            if not _array_equal(x, y):
-                return False
-        elif x != y:
-            return False
-    return True
-
-
-@dataclass(frozen=True)
-class NeuronParams:
-    """CUBA neuron as Loihi/netx see it: decays in 1/4096, threshold mantissa (voltage > vth_mant << 6)."""
-
-    i_decay: int
-    v_decay: int
-    vth_mant: int
-    ref_delay: int = 1
-    graded_spike: bool = False
-    type: str = "CUBA"
-
-
-@dataclass(frozen=True, eq=False)
-class QuantizedLayer:
-    """One spiking layer in integers.
-
-    kind: ``dense`` or ``conv`` (what netx builds); source: what the model had (``dense``, ``conv``, ``pool``).
-    input_shape / shape: (C, H, W) or (F,), slayer order. weight: int64 (or float if it was not integer),
-    dense (out, in), conv (out, in / groups, kH, kW) in slayer/PyTorch order. kernel, stride, padding,
-    dilation: (H, W) pairs; all (1, 1)/(0, 0) for dense. bias: None unless the model had one (refused).
-    """
-
-    index: int
-    kind: str
-    source: str
-    input_shape: tuple[int, ...]
-    shape: tuple[int, ...]
-    weight: np.ndarray
-    neuron: NeuronParams
-    kernel: tuple[int, int] = (1, 1)
-    stride: tuple[int, int] = (1, 1)
-    padding: tuple[int, int] = (0, 0)
-    dilation: tuple[int, int] = (1, 1)
-    groups: int = 1
-    bias: np.ndarray | None = None
-    has_delay: bool = False
-    delay_shift: bool = True
-
-    def __eq__(self, other) -> bool:
-        return _dataclass_equal(self, other)
-
-    __hash__ = None
-
-    @property
-    def name(self) -> str:
-        return f"layer {self.index} ({self.source})"
-
-    @property
-    def num_neurons(self) -> int:
-        return int(np.prod(self.shape))
-
-    @property
-    def fan_in(self) -> int:
-        """Synapses into one neuron (full receptive field for conv)."""
-        return int(np.prod(self.weight.shape[1:]))
-
-
-@dataclass(frozen=True, eq=False)
-class QuantizedNet:
-    """The whole network in integers: spiking layers, readout (classes, features), TWO weights (length T)."""
-
-    input_shape: tuple[int, int, int]
-    layers: tuple[QuantizedLayer, ...]
-    readout_weight: np.ndarray
-    two_weights: np.ndarray
-    readout_bias: np.ndarray | None = None
-
-    def __eq__(self, other) -> bool:
-        return _dataclass_equal(self, other)
-
-    __hash__ = None
-
-    @property
-    def time_steps(self) -> int:
-        return int(len(self.two_weights))
-
-    @property
-    def num_classes(self) -> int:
-        return int(self.readout_weight.shape[0])
+from ..fixedpoint import WEIGHT_SCALE
+from ..network import Layer, Network, Neuron, by_kind
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -145,7 +42,7 @@ def _effective_weight(synapse) -> torch.Tensor:
     return synapse.weight
 
 
-def integer_weight(synapse, scale: int = W_SCALE) -> np.ndarray:
+def integer_weight(synapse, scale: int = WEIGHT_SCALE) -> np.ndarray:
     """``pre_hook_fx(weight, descale=True)`` as an array (int64 when every value is an integer).
 
     Without a pre-hook the forward uses the float weight itself, whose integer view is ``scale * weight``.
@@ -168,9 +65,9 @@ def _scalar_param(name: str, layer: str, tensor: torch.Tensor) -> int:
     return int(torch.round(t.double()).item())
 
 
-def neuron_params(neuron, layer: str) -> NeuronParams:
+def neuron_params(neuron, layer: str) -> Neuron:
     """The values of slayer's ``neuron.device_params``, read without its in-place clamp."""
-    return NeuronParams(
+    return Neuron(
         i_decay=_scalar_param("current decay", layer, neuron.current_decay),
         v_decay=_scalar_param("voltage decay", layer, neuron.voltage_decay),
         vth_mant=int(neuron.v_th_mant),
@@ -209,70 +106,56 @@ def _neuron_shape(block, index: int) -> tuple[int, ...]:
     return tuple(int(s) for s in shape)
 
 
-def _common(block, index: int, source: str) -> dict:
-    name = f"layer {index} ({source})"
+def _common(block, kind: str, index: int) -> dict:
     return dict(
+        kind=kind,
         index=index,
-        source=source,
         shape=_neuron_shape(block, index),
-        neuron=neuron_params(block.neuron, name),
+        neuron=neuron_params(block.neuron, f"layer {index} ({kind})"),
         bias=_bias(block),
         has_delay=getattr(block, "delay", None) is not None,
         delay_shift=bool(getattr(block, "delay_shift", False)),
     )
 
 
-def _map_dense(block, index: int, input_shape: tuple[int, ...]) -> QuantizedLayer:
+def _conv_geometry(synapse) -> dict:
+    return dict(kernel=_pair(synapse.kernel_size), stride=_pair(synapse.stride), padding=_pair(synapse.padding),
+                dilation=_pair(synapse.dilation))
+
+
+def quantize_dense(block, kind: str, index: int, input_shape: tuple[int, ...]) -> Layer:
     w = integer_weight(block.synapse)
-    w = w.reshape(w.shape[:2])
-    return QuantizedLayer(kind="dense", input_shape=(int(np.prod(input_shape)),), weight=w,
-                          **_common(block, index, "dense"))
+    return Layer(input_shape=(int(np.prod(input_shape)),), weight=w.reshape(w.shape[:2]),
+                 **_common(block, kind, index))
 
 
-def _map_conv(block, index: int, input_shape: tuple[int, ...]) -> QuantizedLayer:
+def quantize_conv(block, kind: str, index: int, input_shape: tuple[int, ...]) -> Layer:
     s = block.synapse
     w = integer_weight(s)
-    w = w.reshape(w.shape[:4])
-    return QuantizedLayer(kind="conv", input_shape=input_shape, weight=w,
-                          kernel=_pair(s.kernel_size), stride=_pair(s.stride), padding=_pair(s.padding),
-                          dilation=_pair(s.dilation), groups=int(s.groups), **_common(block, index, "conv"))
+    return Layer(input_shape=tuple(input_shape), weight=w.reshape(w.shape[:4]), groups=int(s.groups),
+                 **_conv_geometry(s), **_common(block, kind, index))
 
 
-def _map_pool(block, index: int, input_shape: tuple[int, ...]) -> QuantizedLayer:
+def quantize_pool(block, kind: str, index: int, input_shape: tuple[int, ...]) -> Layer:
+    """Sum pooling as the depthwise convolution netx can build: the pool's one kernel tiled per channel."""
     s = block.synapse
     w = integer_weight(s)  # (1, 1, kH, kW, 1): one kernel shared by every channel
     channels = int(input_shape[0])
     w = np.tile(w.reshape(1, 1, *w.shape[2:4]), (channels, 1, 1, 1))
-    return QuantizedLayer(kind="conv", input_shape=input_shape, weight=w,
-                          kernel=_pair(s.kernel_size), stride=_pair(s.stride), padding=_pair(s.padding),
-                          dilation=_pair(s.dilation), groups=channels, **_common(block, index, "pool"))
+    return Layer(input_shape=tuple(input_shape), weight=w, groups=channels, **_conv_geometry(s),
+                 **_common(block, kind, index))
 
 
-#: slayer CUBA block type -> mapper. MSG blocks subclass these, so the lookup walks the MRO.
-BLOCK_MAPPERS = {
-    cuba_block.Dense: _map_dense,
-    cuba_block.Conv: _map_conv,
-    cuba_block.Pool: _map_pool,
-}
+#: layer kind -> how its slayer block becomes a :class:`~spikeship.network.Layer`
+QUANTIZERS = {"dense": quantize_dense, "conv": quantize_conv, "pool": quantize_pool}
 
 
-def _mapper_for(block):
-    for cls in type(block).__mro__:
-        if cls in BLOCK_MAPPERS:
-            return BLOCK_MAPPERS[cls]
-    return None
-
-
-def quantize_layers(blocks, input_shape: tuple[int, ...]) -> tuple[QuantizedLayer, ...]:
+def quantize_layers(blocks, kinds, input_shape: tuple[int, ...]) -> tuple[Layer, ...]:
+    """The spiking layers: block ``i`` of kind ``kinds[i]`` through ``QUANTIZERS``."""
     layers = []
     shape = tuple(int(s) for s in input_shape)
-    for i, block in enumerate(blocks):
-        mapper = _mapper_for(block)
-        if mapper is None:
-            supported = ", ".join(f"slayer.block.cuba.{c.__name__}" for c in BLOCK_MAPPERS)
-            raise SpikeshipError(f"layer {i}: block type {type(block).__name__} cannot be exported to netx; "
-                                 f"supported: {supported}")
-        layer = mapper(block, i, shape)
+    for i, (block, kind) in enumerate(zip(blocks, kinds)):
+        layer = by_kind(QUANTIZERS, kind, f"layer {i}", "quantizer")(block, kind, i, shape)
         layers.append(layer)
         shape = layer.shape
     return tuple(layers)
@@ -290,23 +173,29 @@ def quantize_two(two_weights, num_spiking_layers: int) -> np.ndarray:
     return np.asarray(quantize_two_weights(a, num_spiking_layers), dtype=np.int64)
 
 
-def quantize_model(net, two_weights) -> QuantizedNet:
+def quantize_readout(readout, index: int, features: int) -> Layer:
+    """The non-spiking readout synapse as a ``dense`` layer without neuron."""
+    w = integer_weight(readout)
+    w = w.reshape(w.shape[:2])
+    bias = getattr(readout, "bias", None)
+    return Layer(kind="dense", index=index, input_shape=(int(features),), shape=(int(w.shape[0]),), weight=w,
+                 neuron=None, bias=None if bias is None else bias.detach().double().cpu().numpy().reshape(-1))
+
+
+def quantize_model(net, two_weights, *, class_names=(), model_card: dict | None = None) -> Network:
     """A trained ``SpikeNet`` as integers. ``two_weights``: the float TWO weights a_t (length T), quantized
     with ``train.two.quantize_two_weights`` (round(a*64), zero for the first L steps), or integers already.
 
-    Reads ``net.spec.input_shape``, ``net.blocks`` and ``net.readout``; never modifies the model.
+    Reads ``net.spec`` (input shape, layer kinds), ``net.blocks`` and ``net.readout``; never modifies the model.
     """
     input_shape = tuple(int(s) for s in net.spec.input_shape)
-    layers = quantize_layers(net.blocks, input_shape)
-    readout = integer_weight(net.readout)
-    readout = readout.reshape(readout.shape[:2])
-    readout_bias = None
-    if getattr(net.readout, "bias", None) is not None:
-        readout_bias = net.readout.bias.detach().double().cpu().numpy().reshape(-1)
-    return QuantizedNet(
-        input_shape=input_shape,
-        layers=layers,
-        readout_weight=readout,
-        two_weights=quantize_two(two_weights, len(layers)),
-        readout_bias=readout_bias,
-    )
+    layers = quantize_layers(net.blocks, [layer.kind for layer in net.spec.layers], input_shape)
+    readout = quantize_readout(net.readout, len(layers), layers[-1].num_neurons)
+    two = quantize_two(two_weights, len(layers))
+    names = tuple(str(c) for c in class_names) or tuple(str(c) for c in range(readout.shape[0]))
+    try:  # as the .net file will hold it (JSON), so the record read back equals this one
+        card = json.loads(json.dumps(model_card or {}, sort_keys=True, default=str))
+    except (TypeError, ValueError) as e:
+        raise SpikeshipError(f"model card is not JSON-serialisable: {e}") from None
+    return Network(input_shape=input_shape, layers=layers, readout=readout, two_weights=two,
+                   class_names=names, model_card=card)

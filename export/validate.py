@@ -1,14 +1,16 @@
-"""Checks of a ``QuantizedNet`` against what netx builds and what Loihi holds, before anything is written.
+"""Checks of a :class:`~spikeship.network.Network` against what netx builds and what Loihi holds, before
+anything is written and after anything is read.
 
-``check_net(qnet, supported_kinds)`` raises ``SpikeshipError`` at the first violation, one line naming the
-layer and the limit; ``estimate_resources(qnet)`` gives cores per layer. Every number comes from
+``check_net(net)`` raises ``SpikeshipError`` at the first violation, one line naming the layer and the limit;
+``estimate_resources(net)`` gives cores per layer. Every number comes from
 ``spikeship.hardware`` through ``LoihiLimits`` (tests pass tighter limits to exercise refusals cheaply).
 
 Rules (why each exists):
 
 - weights: integers, even, in [weight_min, weight_max] = [-256, 254] (slayer's 8-bit quantization; netx's
   ``optimize_weight_bits`` silently clips anything else).
-- Lava's ``Dense`` (netx dense layers, and the readout ``deploy.lava_run`` builds the same way), read from
+- Lava's ``Dense`` (netx dense layers, checked by ``export.netx`` for the kinds it writes as ``dense``, and the
+  readout, which ``deploy.lava_run`` builds the same way), read from
   lava/lib/dl/netx/utils.py ``optimize_weight_bits`` and lava/utils/weightutils.py: all-zero weights crash it
   (it divides by the largest weight). When no weight is positive it uses the inhibitory sign mode, whose
   magnitudes hold 8 bits (at most 255), and netx first scales the weights so that the most negative one
@@ -25,15 +27,19 @@ Rules (why each exists):
 - per-step synaptic input within int16 (Lava's LIF ``a_in`` is int16 and wraps, slayer uses int64). Worst
   case, defined exactly: for neuron j, ``max_in(j) = sum of w_ji > 0 over its fan-in`` (every excitatory
   input spikes in the same step, no inhibitory one) and ``min_in(j) = sum of w_ji < 0``; borders of a conv
-  count only the taps that land inside the input. Need ``min_in >= -32768`` and ``max_in <= 32767`` for
-  every neuron; binary inputs make these bounds attainable. The readout synapse is checked the same way.
+  count only the taps that land inside the input (``spikeship.energy.worst_case_input``, per kind). Need
+  ``min_in >= -32768`` and ``max_in <= 32767`` for every neuron; binary inputs make these bounds attainable.
+  The readout synapse is checked the same way. The accumulated current and voltage are not bounded here:
+  every runtime, training included, keeps them in Lava's 24 bits exactly as Lava does
+  (:mod:`spikeship.fixedpoint`).
 - fan-in: no neuron may have more synapses than a core has input axons (4,096); a core of a dense layer
   needs all its inputs as axons.
 - cores: per layer max(neurons / 1,024, synapse bytes / 128 KB) with synapses stored as a full list (no
   weight sharing on Loihi 1; 1 byte per 8-bit synapse, list overhead ignored: a lower bound); the total must
   fit ``chips`` chips of 128 cores.
-- shapes: weight shapes agree with the layer shapes; the readout takes the last layer's neurons; the TWO
-  weights are integers and zero for the first L steps (pipeline fill).
+- shapes: weight shapes agree with the layer shapes (``spikeship.energy.GEOMETRY``, per kind); the readout
+  takes the last layer's neurons; the TWO weights are integers and zero for the first L steps (pipeline
+  fill).
 """
 
 from __future__ import annotations
@@ -42,10 +48,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..energy import CoreEstimate, CoreLimits, SynapseGeometry, conv_output_size, cores_needed
+from ..energy import GEOMETRY, CoreEstimate, CoreLimits, check_geometry, cores_needed, worst_case_input
 from ..errors import SpikeshipError
 from ..hardware import value as hw
-from .quantize import QuantizedLayer, QuantizedNet
+from ..network import Layer, Network, by_kind
 
 
 @dataclass(frozen=True)
@@ -99,39 +105,6 @@ class LayerResources:
     cores_by_memory: int
 
 
-def geometry(layer: QuantizedLayer) -> SynapseGeometry:
-    """The synapse geometry (``spikeship.energy``) of a quantized layer."""
-    return SynapseGeometry(kind=layer.kind, in_shape=layer.input_shape, out_shape=layer.shape,
-                           kernel=layer.kernel, stride=layer.stride, padding=layer.padding,
-                           dilation=layer.dilation, groups=layer.groups)
-
-
-def _taps_inside(size: int, out: int, k: int, stride: int, padding: int, dilation: int) -> np.ndarray:
-    """(out, k) 0/1: does tap ``k`` of output position ``out`` land inside an input of ``size``?"""
-    pos = np.arange(out)[:, None] * stride - padding + np.arange(k)[None, :] * dilation
-    return ((pos >= 0) & (pos < size)).astype(np.int64)
-
-
-def worst_case_input(layer: QuantizedLayer) -> tuple[int, int]:
-    """(min, max) over neurons of the per-step synaptic input in weight units (see the module docstring).
-
-    Integer numpy only (no torch: ``deploy.lava_run`` workers validate in a forked child, where torch's
-    thread pool can deadlock). For a conv, every input channel is all ones, so neuron (o, y, x) gets
-    ``sum over taps inside the input of the kernel summed over its input channels``: separable in y and x."""
-    w = np.asarray(layer.weight, dtype=np.int64) if layer.weight.dtype.kind in "iu" else np.asarray(layer.weight)
-    pos, neg = np.clip(w, 0, None), np.clip(w, None, 0)
-    if layer.kind == "dense":
-        return int(neg.sum(axis=1).min()), int(pos.sum(axis=1).max())
-    (_, h, wd), (_, oh, ow), (kh, kw) = layer.input_shape, layer.shape, w.shape[2:]
-    my = _taps_inside(h, oh, kh, layer.stride[0], layer.padding[0], layer.dilation[0])
-    mx = _taps_inside(wd, ow, kw, layer.stride[1], layer.padding[1], layer.dilation[1])
-
-    def reach(kernel: np.ndarray) -> np.ndarray:
-        return np.einsum("okl,yk,xl->oyx", kernel.sum(axis=1), my, mx)
-
-    return int(reach(neg).min()), int(reach(pos).max())
-
-
 def _check_weights(name: str, w: np.ndarray, limits: LoihiLimits) -> None:
     w = np.asarray(w)
     if w.size == 0:
@@ -151,7 +124,7 @@ def _check_weights(name: str, w: np.ndarray, limits: LoihiLimits) -> None:
                              f"(8-bit weights are even integers in [{limits.weight_min}, {limits.weight_max}])")
 
 
-def _check_lava_dense(name: str, w: np.ndarray) -> None:
+def check_lava_dense(name: str, w: np.ndarray) -> None:
     """Refuse dense weights Lava's ``Dense`` cannot hold exactly (see the module docstring)."""
     lo, hi = int(w.min()), int(w.max())
     if lo == hi == 0:
@@ -172,7 +145,7 @@ def _check_input_range(name: str, lo: int, hi: int, limits: LoihiLimits) -> None
                              f"weights of one neuron's fan-in); Lava would wrap it")
 
 
-def _check_neuron(layer: QuantizedLayer, limits: LoihiLimits) -> None:
+def _check_neuron(layer: Layer, limits: LoihiLimits) -> None:
     n, name = layer.neuron, layer.name
     if n.type != "CUBA":
         raise SpikeshipError(f"{name}: neuron type {n.type!r} not supported (CUBA only)")
@@ -187,23 +160,9 @@ def _check_neuron(layer: QuantizedLayer, limits: LoihiLimits) -> None:
         raise SpikeshipError(f"{name}: refDelay {n.ref_delay} not supported (slayer and netx use {limits.ref_delay})")
 
 
-def _expected_shape(layer: QuantizedLayer) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """(weight shape, output shape) the layer's geometry implies."""
-    if layer.kind == "dense":
-        return (layer.shape[0], int(np.prod(layer.input_shape))), layer.shape
-    c, h, w = layer.input_shape
-    kh, kw = layer.kernel
-    out = (layer.shape[0],
-           conv_output_size(h, kh, layer.stride[0], layer.padding[0], layer.dilation[0]),
-           conv_output_size(w, kw, layer.stride[1], layer.padding[1], layer.dilation[1]))
-    return (layer.shape[0], c // max(layer.groups, 1), kh, kw), out
-
-
-def _check_structure(layer: QuantizedLayer, supported_kinds: tuple[str, ...]) -> None:
+def _check_structure(layer: Layer) -> None:
     name = layer.name
-    if layer.kind not in supported_kinds:
-        raise SpikeshipError(f"{name}: layer type {layer.kind!r} cannot be built by netx; "
-                             f"supported: {', '.join(supported_kinds)}")
+    by_kind(GEOMETRY, layer.kind, name, "synapse geometry")
     if layer.bias is not None:
         raise SpikeshipError(f"{name}: has a bias; bias is not supported (Lava integrates it while the pipeline "
                              f"fills, slayer does not)")
@@ -212,33 +171,35 @@ def _check_structure(layer: QuantizedLayer, supported_kinds: tuple[str, ...]) ->
     if not layer.delay_shift:
         raise SpikeshipError(f"{name}: delay_shift is off; slayer's one-step delay_shift is the chip's pipeline "
                              f"delay and must be on")
-    if layer.kind == "conv":
-        if len(layer.input_shape) != 3 or layer.groups < 1 or layer.input_shape[0] % layer.groups:
-            raise SpikeshipError(f"{name}: conv input {layer.input_shape} with groups={layer.groups} is not valid")
-    weight_shape, out_shape = _expected_shape(layer)
-    if tuple(layer.weight.shape) != weight_shape or tuple(layer.shape) != out_shape:
-        raise SpikeshipError(f"{name}: weight {tuple(layer.weight.shape)} and output {tuple(layer.shape)} do not "
-                             f"match the geometry (expected {weight_shape} -> {out_shape})")
+    if len(layer.input_shape) == 3 and (layer.groups < 1 or layer.input_shape[0] % layer.groups
+                                        or layer.shape[0] % layer.groups):
+        raise SpikeshipError(f"{name}: input {layer.input_shape} with groups={layer.groups} is not valid")
+    try:
+        check_geometry(layer)
+    except ValueError as e:
+        raise SpikeshipError(str(e)) from None
 
 
-def _check_readout(qnet: QuantizedNet, limits: LoihiLimits) -> None:
-    features = qnet.layers[-1].num_neurons
-    w = np.asarray(qnet.readout_weight)
-    if w.ndim != 2 or w.shape[1] != features:
+def _check_readout(net: Network, limits: LoihiLimits) -> None:
+    features = net.layers[-1].num_neurons
+    readout = net.readout
+    w = np.asarray(readout.weight)
+    if w.ndim != 2 or w.shape[1] != features or tuple(readout.input_shape) != (features,) \
+            or tuple(readout.shape) != (w.shape[0],):
         raise SpikeshipError(f"readout: weight {w.shape} does not take the last layer's {features} outputs")
-    if qnet.readout_bias is not None:
+    if readout.bias is not None:
         raise SpikeshipError("readout: has a bias; bias is not supported")
     _check_weights("readout", w, limits)
-    _check_lava_dense("readout", w)
+    check_lava_dense("readout", w)
     if features > limits.fan_in_axons_per_core:
         raise SpikeshipError(f"readout: fan-in {features} above {limits.fan_in_axons_per_core} axons per core")
     wf = w.astype(np.int64)
     _check_input_range("readout", int(np.clip(wf, None, 0).sum(1).min()), int(np.clip(wf, 0, None).sum(1).max()),
                        limits)
-    two = np.asarray(qnet.two_weights)
+    two = np.asarray(net.two_weights)
     if two.ndim != 1 or two.size == 0 or two.dtype.kind not in "iu":
         raise SpikeshipError(f"readout: TWO weights must be a non-empty integer vector, got {two.dtype} {two.shape}")
-    fill = len(qnet.layers)
+    fill = len(net.layers)
     if two.size <= fill:
         raise SpikeshipError(f"readout: T = {two.size} time steps leave nothing after the {fill}-step pipeline fill")
     if np.any(two[:fill] != 0):
@@ -246,36 +207,41 @@ def _check_readout(qnet: QuantizedNet, limits: LoihiLimits) -> None:
                              f"got {two[:fill].tolist()}")
 
 
-def layer_resources(layer: QuantizedLayer, limits: LoihiLimits = LOIHI1) -> LayerResources:
-    est: CoreEstimate = cores_needed(geometry(layer), limits.core_limits())
+def layer_resources(layer: Layer, limits: LoihiLimits = LOIHI1) -> LayerResources:
+    est: CoreEstimate = cores_needed(layer, limits.core_limits())
     lo, hi = worst_case_input(layer)
     return LayerResources(name=layer.name, neurons=layer.num_neurons, max_fan_in=est.max_fan_in,
                           synapse_bytes=est.synapse_bytes, input_min=lo, input_max=hi, cores=est.cores,
                           cores_by_neurons=est.by_neurons, cores_by_memory=est.by_synapse_memory)
 
 
-def estimate_resources(qnet: QuantizedNet, limits: LoihiLimits = LOIHI1) -> tuple[LayerResources, ...]:
+def estimate_resources(net: Network, limits: LoihiLimits = LOIHI1) -> tuple[LayerResources, ...]:
     """Per-layer footprint and core estimate (no checks)."""
-    return tuple(layer_resources(layer, limits) for layer in qnet.layers)
+    return tuple(layer_resources(layer, limits) for layer in net.layers)
 
 
-def check_net(qnet: QuantizedNet, supported_kinds: tuple[str, ...], limits: LoihiLimits = LOIHI1) -> tuple[LayerResources, ...]:
+def _chains(layer: Layer, previous: tuple[int, ...]) -> bool:
+    """Whether the layer takes the previous output: the same shape, or the same neurons flattened."""
+    return tuple(layer.input_shape) == previous or (len(layer.input_shape) == 1
+                                                    and layer.num_inputs == int(np.prod(previous)))
+
+
+def check_net(net: Network, limits: LoihiLimits = LOIHI1) -> tuple[LayerResources, ...]:
     """Raise ``SpikeshipError`` at the first rule broken (see the module docstring); return the resources."""
-    if not qnet.layers:
+    if not net.layers:
         raise SpikeshipError("the network has no spiking layer")
-    if len(qnet.input_shape) != 3:
-        raise SpikeshipError(f"input shape must be (C, H, W), got {qnet.input_shape}")
-    expected_in: tuple[int, ...] = tuple(qnet.input_shape)
+    if len(net.input_shape) != 3:
+        raise SpikeshipError(f"input shape must be (C, H, W), got {net.input_shape}")
+    expected_in: tuple[int, ...] = tuple(net.input_shape)
     resources = []
-    for layer in qnet.layers:
-        if layer.kind == "dense" and int(np.prod(expected_in)) != layer.input_shape[0] \
-                or layer.kind != "dense" and tuple(layer.input_shape) != expected_in:
+    for layer in net.layers:
+        if not _chains(layer, expected_in):
             raise SpikeshipError(f"{layer.name}: input {layer.input_shape} does not match the previous output "
                                  f"{expected_in}")
-        _check_structure(layer, supported_kinds)
+        if layer.neuron is None:
+            raise SpikeshipError(f"{layer.name}: a spiking layer needs a neuron")
+        _check_structure(layer)
         _check_weights(layer.name, layer.weight, limits)
-        if layer.kind == "dense":
-            _check_lava_dense(layer.name, layer.weight)
         _check_neuron(layer, limits)
         res = layer_resources(layer, limits)
         if res.max_fan_in > limits.fan_in_axons_per_core:
@@ -292,5 +258,5 @@ def check_net(qnet: QuantizedNet, supported_kinds: tuple[str, ...], limits: Loih
                              f"(largest: {big.name}, {big.neurons} neurons at {limits.neurons_per_core} per core, "
                              f"{big.synapse_bytes} synapse bytes at {limits.synapse_bytes_per_core} per core "
                              f"-> {big.cores} cores)")
-    _check_readout(qnet, limits)
+    _check_readout(net, limits)
     return tuple(resources)

@@ -1,61 +1,36 @@
-"""Fused, event-driven integer kernels for the emulator (numba), bit-exact with the torch path.
+"""Fused, event-driven integer kernels for the emulator (numba), bit-exact with the torch engine.
 
 Synapses are event driven: only the input spikes are visited, each adding its weights to its fan-out
-(spikes are sparse, so this is far cheaper than a dense GEMM). The CUBA step is one pass over the
-neurons with the exact integer arithmetic of Lava's ``PyLifResetModelBitAcc`` (int64 throughout).
-numba comes with tonic (through librosa); without it the emulator uses its torch path.
+(spikes are sparse, so this is far cheaper than a dense GEMM). The CUBA step is one pass over the neurons
+calling :func:`spikeship.fixedpoint.cuba_step` itself, compiled by numba (each function of the fixed-point
+core is registered with ``register_jitable``, so the kernels and every other runtime share one definition).
+numba is a declared dependency; without it the emulator uses its torch engine.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from spikeship import fixedpoint
+
 try:
     import numba
-except ImportError:  # pragma: no cover - numba is installed with tonic
+    from numba.extending import register_jitable
+except ImportError:  # pragma: no cover - numba is a declared dependency
     numba = None
 
 AVAILABLE = numba is not None
 
-_MAX_UV = 1 << 23
-
 if AVAILABLE:
-    @numba.njit(cache=True, nogil=True)
-    def _wrap32(x):
-        if x >= 2147483648 or x < -2147483648:
-            return ((x + 2147483648) & 0xFFFFFFFF) - 2147483648
-        return x
-
-    @numba.njit(cache=True, nogil=True)
-    def _decay(x, keep):
-        p = x * keep
-        if p >= 0:
-            return p >> 12
-        return -((-p) >> 12)
+    for _function in fixedpoint.FUNCTIONS:  # callable from jitted code, unchanged for Python callers
+        register_jitable(_function)
 
     @numba.njit(cache=True, nogil=True)
     def cuba_step(a, u, v, i_decay, v_decay, vth, spikes):
         """In place over flat int64 arrays ``a`` (synaptic input), ``u``, ``v``; writes uint8 ``spikes``."""
-        i_keep = 4096 - i_decay
-        v_keep = 4096 - v_decay
-        threshold = vth << 6
         for n in range(a.shape[0]):
-            act = _wrap32(_wrap32(a[n]) << 6)
-            c = _wrap32(_decay(u[n], i_keep) + act)
-            w = c - 2 * _MAX_UV if c > _MAX_UV else c
-            c = c + 2 * _MAX_UV if w <= -_MAX_UV else w
-            u[n] = c
-            vv = _decay(v[n], v_keep) + c
-            if vv > _MAX_UV - 1:
-                vv = _MAX_UV - 1
-            elif vv < -_MAX_UV + 1:
-                vv = -_MAX_UV + 1
-            if vv > threshold:
-                spikes[n] = 1
-                v[n] = 0
-            else:
-                spikes[n] = 0
-                v[n] = vv
+            spike, u[n], v[n] = fixedpoint.cuba_step(a[n], u[n], v[n], i_decay, v_decay, vth)
+            spikes[n] = spike
 
     @numba.njit(cache=True, nogil=True)
     def dense_accumulate(spikes, weight_t, out):
@@ -110,11 +85,3 @@ def conv_accumulate(spikes, weight, stride_h, stride_w, pad_h, pad_w, dil_h, dil
     conv_accumulate_hwc(np.ascontiguousarray(spikes), np.ascontiguousarray(weight.transpose(2, 3, 1, 0)),
                         stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups, hwc)
     out += hwc.transpose(0, 3, 1, 2)
-
-
-def signed_wrap(x: np.ndarray, bits: int) -> np.ndarray:
-    """Two's-complement wrap of an int64 array to ``bits`` bits (in place when anything is out of range)."""
-    half = 1 << (bits - 1)
-    if x.size and (x.max() >= half or x.min() < -half):
-        x[...] = (x + half) % (2 * half) - half
-    return x

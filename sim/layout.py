@@ -7,13 +7,15 @@ dense layer after a conv layer flattens in ``C, H, W`` order in both (netx trans
 Delays (measured with Lava 0.10 / lava-dl 0.6, ``Loihi2SimCfg(select_tag='fixed_pt')``; the tests in
 tests/deploy re-check every one of them spike by spike):
 
-* Canonical per-sample view, used by the emulator and by every comparison: ``s_k[tau]`` is the spike output
+* Canonical per-sample frame, used to name steps in every comparison: ``s_k[tau]`` is the spike output
   of spiking layer ``k`` (0-based, the input spikes feed layer 0's synapse directly) at local step ``tau``
   of an isolated simulation of one sample, before layer ``k``'s own one-step output delay. Layer 0 at
   ``tau`` integrates input ``x[tau]``; layer ``k > 0`` integrates ``s_{k-1}[tau - 1]``. The input is zero
-  for ``tau >= T``. The isolated view is computed for ``tau`` in ``[0, T + L)`` (``L`` spiking layers).
-* slayer with ``delay_shift=True`` returns ``y_k[tau] = s_k[tau - 1]`` for ``tau`` in ``[0, T)`` (``y_k[0]``
-  is fill), so PyTorch sees ``s_k`` over ``[0, T - 1)``.
+  for ``tau >= T``. Layer ``k`` receives nothing before ``tau = k``, so ``s_k[tau] = 0`` for ``tau < k``.
+* Every backend reports layer ``k``'s *window*, ``s_k[tau]`` for ``tau`` in ``[k, k + T)`` (what Lava emits
+  for a sample, below); with the zeros before it, the window determines every other view.
+* slayer with ``delay_shift=True`` returns ``y_k[t] = s_k[t - 1]`` for ``t`` in ``[0, T)`` (``y_k[0]``
+  is fill), so PyTorch sees ``s_k`` over ``[0, T - 1)``: :func:`slayer_view` of the window.
 * Lava streams samples back to back (sample ``j`` occupies input steps ``[jT, jT + T)``, global 0-based
   step ``g = time_step - 1``). Each Dense/Conv synapse delays by one step, so layer ``k``'s spikes at ``g``
   are ``s_k[g - jT - 1]``. With ``netx.hdf5.Network(reset_interval=T, reset_offset=RESET_OFFSET)`` layer
@@ -37,11 +39,6 @@ RESET_OFFSET = 1
 SYNAPSE_DELAY = 1
 
 
-def isolated_steps(time_steps: int, num_layers: int) -> int:
-    """Length of the canonical per-sample view: ``T + L``."""
-    return time_steps + num_layers
-
-
 def lava_steps(num_samples: int, time_steps: int, num_layers: int) -> int:
     """Steps a Lava run needs so that every layer's window and the readout of the last sample complete."""
     return num_samples * time_steps + num_layers
@@ -51,11 +48,6 @@ def layer_window(sample: int, layer: int, time_steps: int) -> tuple[int, int]:
     """Global 0-based Lava steps ``[start, stop)`` of layer ``layer``'s window for sample ``sample``."""
     start = sample * time_steps + layer + SYNAPSE_DELAY
     return start, start + time_steps
-
-
-def window_taus(layer: int, time_steps: int) -> slice:
-    """The local steps of the canonical view that Lava's window of layer ``layer`` holds: ``[k, k + T)``."""
-    return slice(layer, layer + time_steps)
 
 
 def readout_step(global_step: int, time_steps: int) -> tuple[int, int]:
@@ -71,16 +63,24 @@ def readout_done_step(sample: int, time_steps: int) -> int:
     return sample * time_steps + time_steps - 1 + SYNAPSE_DELAY
 
 
-def slayer_view(isolated: np.ndarray, time_steps: int) -> np.ndarray:
-    """From the canonical ``s_k`` (time last, length >= T) to slayer's delay-shifted ``y_k`` over ``[0, T)``."""
-    out = np.zeros(isolated.shape[:-1] + (time_steps,), dtype=isolated.dtype)
-    out[..., 1:] = isolated[..., : time_steps - 1]
+def slayer_view(window: np.ndarray, layer: int) -> np.ndarray:
+    """From layer ``layer``'s window (``s_k[k : k + T]``, time last) to slayer's delay-shifted ``y_k`` over
+    ``[0, T)``: ``y_k[t] = s_k[t - 1]``, zero where ``t - 1 < k``."""
+    T = window.shape[-1]
+    out = np.zeros(window.shape, dtype=window.dtype)
+    if layer + 1 < T:
+        out[..., layer + 1:] = window[..., : T - 1 - layer]
     return out
 
 
-def isolated_from_slayer(shifted: np.ndarray) -> np.ndarray:
-    """From slayer's ``y_k`` (length ``T'``) to the canonical ``s_k`` over ``[0, T' - 1)``: drop the fill step."""
-    return shifted[..., 1:]
+def window_from_slayer(shifted: np.ndarray, layer: int) -> np.ndarray:
+    """From slayer's ``y_k`` over ``[0, T)`` to the part of layer ``layer``'s window it holds, ``s_k[tau]`` for
+    ``tau`` in ``[k, T - 1)``, as a full-length window with zeros beyond (what PyTorch never computes)."""
+    T = shifted.shape[-1]
+    out = np.zeros(shifted.shape, dtype=shifted.dtype)
+    if layer + 1 < T:
+        out[..., : T - 1 - layer] = shifted[..., layer + 1:]
+    return out
 
 
 def chw_to_whc(x: np.ndarray) -> np.ndarray:

@@ -1,10 +1,11 @@
-"""Parity: PyTorch (the deploy-equivalent forward), the emulator and Lava, spike by spike.
+"""Parity: PyTorch (the deploy-equivalent forward) and every backend, spike by spike.
 
 Every spiking layer, every sample, every step; then the integer readout per step, the TWO accumulators and
-the predictions. The emulator is the hub: PyTorch is compared with it over PyTorch's ``T`` steps (slayer's
-delay-shifted view, ``sim.layout.slayer_view``), Lava over each layer's window (``sim.layout.window_taus``).
-Steps are reported in the canonical per-sample frame of :mod:`spikeship.sim.layout` (``tau`` of ``s_k``;
-``-1`` is slayer's fill step ``y_k[0]``), readout steps as ``t`` in ``[0, T)``.
+the predictions. The first backend (the emulator) is the reference: PyTorch is compared with it over
+PyTorch's ``T`` steps (slayer's delay-shifted view of each layer's window, ``sim.layout.slayer_view``), every
+other backend over each layer's window. Steps are reported in the canonical per-sample frame of
+:mod:`spikeship.sim.layout` (``tau`` of ``s_k``; ``-1`` is slayer's fill step ``y_k[0]``), readout steps as
+``t`` in ``[0, T)``.
 """
 
 from __future__ import annotations
@@ -13,9 +14,14 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from .. import backends
+from ..backends import RunOptions, RunResult
+from ..errors import SpikeshipError
+from ..network import Network
 from . import layout
 
-PAIRS = ("pytorch-emulator", "lava-emulator")
+PYTORCH = "pytorch"
+REFERENCE = "emulator"
 
 
 @dataclass(frozen=True)
@@ -38,10 +44,11 @@ class Mismatch:
 
 @dataclass(frozen=True)
 class LayerParity:
-    """Per pair: entries compared and entries equal (neurons x steps x samples); spike totals of the
-    emulator and Lava over Lava's windows and of PyTorch over its own T steps (slayer's shifted view)."""
+    """Per pair (``<runtime>-emulator``): entries compared and entries equal (neurons x steps x samples), and
+    the spikes each side has in the compared entries ``[runtime, emulator]`` (equal when the pair agrees)."""
 
     layer: int
+    kind: str
     compared: dict
     equal: dict
     spikes: dict
@@ -63,6 +70,11 @@ class ParityResult:
         d["first_mismatch_line"] = self.first_mismatch.line() if self.first_mismatch else None
         return d
 
+    @property
+    def compared(self) -> int:
+        """Spike entries compared over all layers and pairs."""
+        return sum(sum(layer.compared.values()) for layer in self.layers)
+
 
 def first_difference(a: np.ndarray, b: np.ndarray) -> tuple[int, int] | None:
     """First ``(sample, step)`` (sample-major) where ``a`` and ``b`` (``(N, ..., T)``) differ, or None."""
@@ -75,176 +87,183 @@ def first_difference(a: np.ndarray, b: np.ndarray) -> tuple[int, int] | None:
 
 
 @dataclass(frozen=True, eq=False)
-class Views:
-    """One runtime's results in parity's terms (any may be None when that runtime did not run).
+class PytorchRun:
+    """The deploy-equivalent PyTorch forward: ``spikes[k]`` slayer's ``y_k`` ``(N, *shape, T)`` uint8,
+    ``readout_steps`` ``(N, classes, T)`` integers ``r_t``, ``readout`` ``(N, classes)`` accumulators."""
 
-    ``pytorch_spikes[k]``: slayer's ``y_k`` ``(N, *shape, T)``; ``emulator_spikes[k]``: canonical ``s_k``
-    ``(N, *shape, T + L)``; ``lava_spikes[k]``: Lava's window ``(N, *shape, T)``. ``*_readout_steps``:
-    ``(N, classes, T)`` integers ``r_t``; ``*_readout``: ``(N, classes)`` accumulators; ``*_predictions``."""
-
-    time_steps: int
-    emulator_spikes: list
-    emulator_readout_steps: np.ndarray
-    emulator_readout: np.ndarray
-    pytorch_spikes: list | None = None
-    pytorch_readout_steps: np.ndarray | None = None
-    pytorch_readout: np.ndarray | None = None
-    lava_spikes: list | None = None
-    lava_readout: np.ndarray | None = None
+    spikes: list
+    readout_steps: np.ndarray
+    readout: np.ndarray
 
 
-def compare(v: Views, labels: np.ndarray | None = None) -> ParityResult:
-    """Compare the views; the first mismatch is the lowest layer, then sample, then step (readout last)."""
-    T = v.time_steps
-    n = v.emulator_readout.shape[0]
-    layers, candidates = [], []
-    for k, emu in enumerate(v.emulator_spikes):
-        compared, equal, spikes = {}, {}, {"emulator_window": int(emu[..., layout.window_taus(k, T)].sum())}
-        others = {}
-        if v.pytorch_spikes is not None:
-            others[PAIRS[0]] = (np.asarray(v.pytorch_spikes[k]), layout.slayer_view(emu, T), -1)
-            spikes["pytorch_view"] = int(np.asarray(v.pytorch_spikes[k]).sum())
-        if v.lava_spikes is not None:
-            others[PAIRS[1]] = (np.asarray(v.lava_spikes[k]), emu[..., layout.window_taus(k, T)], k)
-            spikes["lava_window"] = int(np.asarray(v.lava_spikes[k]).sum())
-        for pair, (got, ref, tau0) in others.items():
-            got = got.astype(np.uint8)
-            if got.shape != ref.shape:
-                candidates.append(Mismatch(pair, k, 0, None, f"shapes {got.shape} and {ref.shape}"))
-                compared[pair], equal[pair] = int(ref.size), 0
-                continue
-            compared[pair] = int(ref.size)
-            equal[pair] = int((got == ref).sum())
-            hit = first_difference(got, ref)
-            if hit is not None:
-                sample, i = hit
-                candidates.append(Mismatch(pair, k, sample, tau0 + i,
-                                           f"{int(got[sample, ..., i].sum())} vs {int(ref[sample, ..., i].sum())} "
-                                           "spikes at that step"))
-        layers.append(LayerParity(k, compared, equal, spikes))
-    readout_equal, predictions_equal = {}, {}
-    emu_pred = v.emulator_readout.argmax(1)
-    tail = []
-    if v.pytorch_readout_steps is not None:
-        hit = first_difference(v.pytorch_readout_steps, v.emulator_readout_steps)
-        readout_equal["pytorch-emulator-steps"] = hit is None
-        if hit is not None:
-            tail.append(Mismatch(PAIRS[0], "readout", hit[0], hit[1], "integer readout input r_t"))
-    for pair, acc in ((PAIRS[0], v.pytorch_readout), (PAIRS[1], v.lava_readout)):
-        if acc is None:
-            continue
-        acc = np.asarray(acc)
-        same = acc.shape == v.emulator_readout.shape and bool(np.array_equal(acc, v.emulator_readout))
-        readout_equal[pair] = same
-        if not same:
-            bad = int(np.argmax((acc != v.emulator_readout).any(1))) if acc.shape == v.emulator_readout.shape else 0
-            tail.append(Mismatch(pair, "accumulator", bad, None, "TWO accumulators"))
-        pred = acc.argmax(1)
-        predictions_equal[pair] = bool(np.array_equal(pred, emu_pred))
-        if not predictions_equal[pair]:
-            tail.append(Mismatch(pair, "prediction", int(np.argmax(pred != emu_pred)), None))
-    candidates.sort(key=lambda m: (m.layer, m.sample, m.step if m.step is not None else -2))
-    first = candidates[0] if candidates else (tail[0] if tail else None)
-    accuracy = {}
-    if labels is not None:
-        labels = np.asarray(labels)
-        accuracy["emulator"] = float((emu_pred == labels).mean()) if n else 0.0
-        if v.pytorch_readout is not None:
-            accuracy["pytorch"] = float((np.asarray(v.pytorch_readout).argmax(1) == labels).mean()) if n else 0.0
-        if v.lava_readout is not None:
-            accuracy["lava"] = float((np.asarray(v.lava_readout).argmax(1) == labels).mean()) if n else 0.0
-    return ParityResult(ok=first is None, samples=n, time_steps=T, layers=tuple(layers), first_mismatch=first,
-                        readout_equal=readout_equal, predictions_equal=predictions_equal, accuracy=accuracy)
-
-
-def pytorch_views(model, inputs: np.ndarray, two_weights: np.ndarray, batch_size: int = 256):
-    """The deploy-equivalent forward: ``SpikeNet.forward`` on the samples (T steps), in integers.
-
-    Returns ``(spikes y_k per layer (N, *shape, T) uint8, readout steps (N, classes, T), accumulators)``."""
+def pytorch_run(model, net: Network, inputs: np.ndarray, batch_size: int = 256) -> PytorchRun:
+    """``SpikeNet.forward`` on the samples (T steps), in integers, with the file's TWO weights."""
     import torch
 
     from ..train.model import decode_integer, readout_integers
 
+    x_all = backends.model_inputs(net, inputs)
     chunks, steps = [], []
-    two = torch.as_tensor(np.asarray(two_weights, dtype=np.int64))
+    two = torch.as_tensor(np.asarray(net.two_weights, dtype=np.int64))
     with torch.no_grad():
-        for lo in range(0, len(inputs), batch_size):
-            x = torch.as_tensor(np.asarray(inputs[lo:lo + batch_size]), dtype=torch.float32)
-            readout, ys = model(x)
+        for lo in range(0, len(x_all), batch_size):
+            readout, ys = model(torch.as_tensor(x_all[lo:lo + batch_size], dtype=torch.float32))
             chunks.append([y.to(torch.uint8).numpy() for y in ys])
             steps.append(readout_integers(readout))
-    spikes = [np.concatenate(layer) for layer in zip(*chunks)]
     r = torch.cat(steps)
-    return spikes, r.numpy(), decode_integer(r, two).numpy()
+    return PytorchRun(spikes=[np.concatenate(layer) for layer in zip(*chunks)], readout_steps=r.numpy(),
+                      readout=decode_integer(r, two).numpy())
 
 
-def check_parity(net, model, inputs: np.ndarray, labels: np.ndarray | None = None, *, lava: bool = True,
-                 workers: int = 1, progress=None) -> tuple[ParityResult, Views]:
-    """Run all three on ``inputs`` ``(N, C, H, W, T)`` and compare. ``net``: a NetSpec or a path."""
-    from .emulator import check_inputs, emulate
-    from .netfile import NetSpec, read_net
-
-    if not isinstance(net, NetSpec):
-        net = read_net(net)
-    x = check_inputs(net, inputs)
-    emu = emulate(net, x, record_spikes=True)
-    model_in = np.asarray(inputs)
-    if model_in.ndim == x.ndim and model_in.shape[1:-1] != tuple(net.input_shape):
-        model_in = x.reshape((x.shape[0],) + tuple(net.input_shape) + (x.shape[-1],))
-    py_spikes, py_steps, py_acc = pytorch_views(model, model_in, net.two_weights)
-    lava_spikes = lava_readout = None
-    if lava:
-        from ..deploy.lava_run import run_lava_sharded
-
-        res = run_lava_sharded(net, x, workers=workers, record_spikes=True, progress=progress)
-        lava_spikes, lava_readout = res.spikes, res.readout
-    views = Views(time_steps=net.time_steps, emulator_spikes=emu.spikes, emulator_readout_steps=emu.readout_steps,
-                  emulator_readout=emu.readout, pytorch_spikes=py_spikes, pytorch_readout_steps=py_steps,
-                  pytorch_readout=py_acc, lava_spikes=lava_spikes, lava_readout=lava_readout)
-    return compare(views, labels), views
+def _compare_layer(k: int, pair: str, got: np.ndarray, ref: np.ndarray, tau0: int, candidates: list,
+                   compared: dict, equal: dict, spikes: dict) -> None:
+    got = np.asarray(got).astype(np.uint8)
+    if got.shape != ref.shape:
+        candidates.append(Mismatch(pair, k, 0, None, f"shapes {got.shape} and {ref.shape}"))
+        compared[pair], equal[pair], spikes[pair] = int(ref.size), 0, [int(got.sum()), int(ref.sum())]
+        return
+    compared[pair], equal[pair] = int(ref.size), int((got == ref).sum())
+    spikes[pair] = [int(got.sum()), int(ref.sum())]
+    hit = first_difference(got, ref)
+    if hit is not None:
+        sample, i = hit
+        candidates.append(Mismatch(pair, k, sample, tau0 + i,
+                                   f"{int(got[sample, ..., i].sum())} vs {int(ref[sample, ..., i].sum())} spikes at "
+                                   "that step"))
 
 
-def plot_rasters(views: Views, path, sample: int = 0, title: str = "") -> None:
-    """Rasters of one sample, PyTorch (left) and Lava (right), one row per layer, on the canonical step axis;
-    spikes where the two differ from the emulator are drawn in red."""
+def compare(net: Network, reference: RunResult, others: dict[str, RunResult], pytorch: PytorchRun | None = None,
+            labels: np.ndarray | None = None) -> ParityResult:
+    """Compare every runtime with the reference (windows recorded); the first mismatch is the lowest layer, then
+    sample, then step (readout, accumulators and predictions last)."""
+    T, n = net.time_steps, reference.samples
+    layers, candidates = [], []
+    for k, ref in enumerate(reference.windows):
+        compared, equal, spikes = {}, {}, {}
+        if pytorch is not None:
+            _compare_layer(k, f"{PYTORCH}-{REFERENCE}", pytorch.spikes[k], layout.slayer_view(ref, k), -1,
+                           candidates, compared, equal, spikes)
+        for name, other in others.items():
+            _compare_layer(k, f"{name}-{REFERENCE}", other.windows[k], ref, k, candidates, compared, equal, spikes)
+        layers.append(LayerParity(k, net.layers[k].kind, compared, equal, spikes))
+    readout_equal, predictions_equal, tail = {}, {}, []
+    if pytorch is not None:
+        hit = first_difference(pytorch.readout_steps, reference.readout_steps)
+        readout_equal[f"{PYTORCH}-{REFERENCE}-steps"] = hit is None
+        if hit is not None:
+            tail.append(Mismatch(f"{PYTORCH}-{REFERENCE}", "readout", hit[0], hit[1], "integer readout input r_t"))
+    accumulators = {name: other.readout for name, other in others.items()}
+    if pytorch is not None:
+        accumulators = {PYTORCH: pytorch.readout, **accumulators}
+    ref_pred = reference.predictions
+    for name, acc in accumulators.items():
+        pair = f"{name}-{REFERENCE}"
+        acc = np.asarray(acc)
+        same = acc.shape == reference.readout.shape and bool(np.array_equal(acc, reference.readout))
+        readout_equal[pair] = same
+        if not same:
+            bad = int(np.argmax((acc != reference.readout).any(1))) if acc.shape == reference.readout.shape else 0
+            tail.append(Mismatch(pair, "accumulator", bad, None, "TWO accumulators"))
+        pred = acc.argmax(1)
+        predictions_equal[pair] = bool(np.array_equal(pred, ref_pred))
+        if not predictions_equal[pair]:
+            tail.append(Mismatch(pair, "prediction", int(np.argmax(pred != ref_pred)), None))
+    candidates.sort(key=lambda m: (m.layer, m.sample, m.step if m.step is not None else -2))
+    first = candidates[0] if candidates else (tail[0] if tail else None)
+    accuracy = {}
+    if labels is not None and n:
+        labels = np.asarray(labels)
+        accuracy = {name: float((np.asarray(acc).argmax(1) == labels).mean())
+                    for name, acc in {REFERENCE: reference.readout, **accumulators}.items()}
+    return ParityResult(ok=first is None, samples=n, time_steps=T, layers=tuple(layers), first_mismatch=first,
+                        readout_equal=readout_equal, predictions_equal=predictions_equal, accuracy=accuracy)
+
+
+def check_compatible(model, net: Network, where: str = "") -> None:
+    """One line when the model and the network cannot be the same network (before anything runs)."""
+    spec = model.spec
+    problems = []
+    if tuple(spec.input_shape) != tuple(net.input_shape):
+        problems.append(f"input {tuple(spec.input_shape)} vs {tuple(net.input_shape)}")
+    kinds = [layer.kind for layer in spec.layers]
+    if kinds != [layer.kind for layer in net.layers]:
+        problems.append(f"layers {kinds} vs {[layer.kind for layer in net.layers]}")
+    else:
+        shapes = [tuple(s) for s in spec.layer_shapes()]
+        if shapes != net.layer_shapes:
+            problems.append(f"layer shapes {shapes} vs {net.layer_shapes}")
+    if spec.num_classes != net.num_classes:
+        problems.append(f"{spec.num_classes} vs {net.num_classes} classes")
+    if problems:
+        raise SpikeshipError(f"{where}the checkpoint and the .net file are different networks: "
+                             + "; ".join(problems))
+
+
+@dataclass(frozen=True, eq=False)
+class ParityRun:
+    """Everything a parity check ran: the comparison, PyTorch's view and each backend's result."""
+
+    result: ParityResult
+    pytorch: PytorchRun
+    runs: dict
+
+
+def check_parity(net: Network, model, inputs: np.ndarray, labels: np.ndarray | None = None, *,
+                 against: tuple[str, ...] = ("lava",), options: RunOptions = RunOptions(),
+                 reference: RunResult | None = None) -> ParityRun:
+    """Run PyTorch, the emulator (unless its ``reference`` result is given, with windows) and each backend
+    named in ``against`` on ``inputs`` ``(N, C, H, W, T)``, and compare."""
+    from dataclasses import replace
+
+    check_compatible(model, net)
+    x = backends.check_inputs(net, inputs)
+    recording = replace(options, record_spikes=True)
+    if reference is None or reference.windows is None:
+        reference = backends.run(REFERENCE, net, x, replace(recording, progress=None))
+    py = pytorch_run(model, net, x)
+    runs = {name: backends.run(name, net, x, recording) for name in against if name != REFERENCE}
+    return ParityRun(result=compare(net, reference, runs, py, labels), pytorch=py, runs={REFERENCE: reference, **runs})
+
+
+def plot_rasters(run: ParityRun, net: Network, path, sample: int = 0, title: str = "") -> None:
+    """Rasters of one sample, one row per layer: PyTorch's steps and each backend's window on the canonical
+    step axis (``tau``); spikes where a runtime differs from the emulator are drawn in red."""
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
-    T = views.time_steps
-    L = len(views.emulator_spikes)
-    fig, axes = plt.subplots(L, 2, figsize=(11, 2.2 * L + 0.8), squeeze=False, sharex=True)
-    columns = (("PyTorch (slayer, delay-shifted view)", views.pytorch_spikes, -1, "slayer"),
-               ("Lava (fixed_pt, layer windows)", views.lava_spikes, None, "lava"))
+    T, L = net.time_steps, net.num_layers
+    reference = run.runs[REFERENCE]
+    columns = [(f"PyTorch (slayer, steps 0..{T - 2})", PYTORCH)] + \
+              [(f"{name} (layer windows)", name) for name in run.runs if name != REFERENCE]
+    fig = Figure(figsize=(5.5 * len(columns), 2.2 * L + 0.8))
+    axes = fig.subplots(L, len(columns), squeeze=False, sharex=True)
     for k in range(L):
-        emu = views.emulator_spikes[k][sample]
-        for c, (name, spikes, _, kind) in enumerate(columns):
+        ref = reference.windows[k][sample]
+        for c, (name, key) in enumerate(columns):
             ax = axes[k][c]
-            if spikes is None:
-                ax.text(0.5, 0.5, "not run", ha="center", va="center", transform=ax.transAxes)
-                continue
-            got = np.asarray(spikes[k][sample]).reshape(-1, T)
-            if kind == "slayer":
-                ref = layout.slayer_view(emu, T).reshape(-1, T)
-                taus = np.arange(T) - 1
+            if key == PYTORCH:
+                got = layout.window_from_slayer(np.asarray(run.pytorch.spikes[k][sample]), k)
+                valid = max(0, T - 1 - k)  # PyTorch computes s_k up to tau = T - 2
+                got, want = got[..., :valid], ref[..., :valid]
             else:
-                ref = emu[..., layout.window_taus(k, T)].reshape(-1, T)
-                taus = np.arange(T) + k
-            neuron, step = np.nonzero(got)
+                got, want = np.asarray(run.runs[key].windows[k][sample]), ref
+            taus = np.arange(got.shape[-1]) + k
+            neuron, step = np.nonzero(got.reshape(-1, got.shape[-1]))
             ax.scatter(taus[step], neuron, s=2, c="k", marker="|")
-            bad_n, bad_s = np.nonzero(got != ref)
+            bad_n, bad_s = np.nonzero((got != want).reshape(-1, got.shape[-1]))
             if len(bad_n):
                 ax.scatter(taus[bad_s], bad_n, s=12, c="r", marker="x")
-            ax.set_ylabel(f"layer {k}\nneuron")
+            ax.set_xlim(-1.5, T + L - 0.5)
+            ax.set_ylabel(f"layer {k} ({net.layers[k].kind})\nneuron")
             if k == 0:
                 ax.set_title(name, fontsize=10)
     for ax in axes[-1]:
-        ax.set_xlabel("step tau (canonical per-sample frame, sim/layout.py)")
+        ax.set_xlabel("step of the sample (tau); layer k starts at tau = k")
     fig.suptitle(title or f"sample {sample}: black = spike, red = differs from the emulator", fontsize=11)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    fig.savefig(path, dpi=110, format="png")
 
 
 # ------------------------------------------------------------------------------------------------ stage
@@ -257,50 +276,57 @@ class ParityConfig:
     out: str | None = None
     plot: str | None = None
     split: str = "test"
+    dataset: str | None = None  # overrides the checkpoint's
     data_dir: str | None = None  # overrides the checkpoint's
+    backends: tuple[str, ...] = ("lava",)
     workers: int = 1
-    lava: bool = True
+    device: str = "cpu"
     progress: bool = True
 
     def __post_init__(self) -> None:
-        from ..errors import SpikeshipError
-
         if self.samples <= 0:
             raise SpikeshipError(f"--samples must be positive, got {self.samples}")
         if self.workers <= 0:
             raise SpikeshipError(f"--workers must be positive, got {self.workers}")
+        for path, suffix, flag in ((self.out, ".json", "--out"), (self.plot, ".png", "--plot")):
+            if path is not None and not str(path).endswith(suffix):
+                raise SpikeshipError(f"{flag} {path}: expected a {suffix} file name")
 
 
-def parity_stage(cfg: ParityConfig) -> ParityResult:
-    """Load the checkpoint, the file and the samples; compare; write JSON and the raster plot."""
-    from ..deploy.run import progress_bar, load_samples, write_json
-    from ..errors import SpikeshipError
+def parity_stage(cfg: ParityConfig) -> ParityRun:
+    """Load the checkpoint, the file and the samples; compare; write JSON and the raster plot (together)."""
+    from ..export.netx import read_net
+    from ..files import atomic_outputs, check_writable
+    from ..progress import progress_bar
     from ..train.checkpoint import load_checkpoint
-    from .emulator import check_inputs
-    from .netfile import read_net
+    from ..train.data import load_samples
 
     ckpt = load_checkpoint(cfg.model)
     net = read_net(cfg.net)
     if ckpt.time_steps != net.time_steps:
         raise SpikeshipError(f"{cfg.model} was trained with T = {ckpt.time_steps}, {cfg.net} runs {net.time_steps}")
-    if tuple(ckpt.spec.input_shape) != tuple(net.input_shape):
-        raise SpikeshipError(f"{cfg.model} takes input {tuple(ckpt.spec.input_shape)}, {cfg.net} takes "
-                             f"{tuple(net.input_shape)}")
-    inputs, labels, indices = load_samples(ckpt.dataset, cfg.data_dir or ckpt.data_dir, cfg.split,
-                                           net.time_steps, cfg.samples,
-                                           int(ckpt.config.get("sensor_downsample", 1) or 1))
-    check_inputs(net, inputs)
     model = ckpt.build_model()
-    with progress_bar(len(inputs), "lava", cfg.progress and cfg.lava) as bar:
-        result, views = check_parity(net, model, inputs, labels, lava=cfg.lava, workers=cfg.workers,
-                                     progress=bar.update)
-    if cfg.out:
-        d = result.to_dict()
-        d.update(model=str(cfg.model), net=str(cfg.net), dataset=ckpt.dataset, split=cfg.split,
-                 sample_indices=[int(i) for i in indices],
-                 frames="layer steps: canonical per-sample tau (sim/layout.py); readout steps: t")
-        write_json(d, cfg.out)
-    if cfg.plot:
-        sample = result.first_mismatch.sample if result.first_mismatch else 0
-        plot_rasters(views, cfg.plot, sample=sample)
-    return result
+    check_compatible(model, net, f"{cfg.model} and {cfg.net}: ")
+    targets = [p for p in (cfg.out, cfg.plot) if p is not None]
+    check_writable(*targets)  # before anything runs
+    samples = load_samples(cfg.dataset or ckpt.dataset, cfg.data_dir or ckpt.data_dir, cfg.split, net.time_steps,
+                           cfg.samples, int(ckpt.config.get("sensor_downsample", 1) or 1))
+    backends.check_inputs(net, samples.inputs)
+    with progress_bar(len(samples.inputs), ",".join(cfg.backends), cfg.progress) as bar:
+        options = RunOptions(workers=cfg.workers, device=cfg.device, progress=bar.update)
+        run = check_parity(net, model, samples.inputs, samples.labels, against=cfg.backends, options=options)
+    result = run.result
+    with atomic_outputs(*targets) as temps:
+        for target, tmp in zip(targets, temps):
+            if target == cfg.out:
+                import json
+
+                d = result.to_dict()
+                d.update(model=str(cfg.model), net=str(cfg.net), dataset=samples.dataset, split=cfg.split,
+                         sample_indices=[int(i) for i in samples.indices],
+                         frames="layer steps: canonical per-sample tau (sim/layout.py); readout steps: t")
+                tmp.write_text(json.dumps(d, indent=1) + "\n")
+            else:
+                sample = result.first_mismatch.sample if result.first_mismatch else 0
+                plot_rasters(run, net, tmp, sample=sample)
+    return run

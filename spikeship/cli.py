@@ -5,10 +5,8 @@ Each subcommand is a stage module with two functions:
     add_arguments(parser)   # declares the subcommand's flags on an argparse parser
     run(args) -> int | None # does the work (builds its frozen config from args); None means 0
 
-``STAGES`` maps the subcommand to its module. A stage plugs in by creating that module; nothing
-here changes. Modules are imported lazily, only for the subcommand being run, so
-``spikeship --help`` stays fast. Until a stage's module exists, ``PLANNED_FLAGS`` shows the flags
-it will take (from the issues) and running it says "not built yet" (exit 2).
+``STAGES`` maps the subcommand to its module. Modules are imported lazily, only for the subcommand being
+run, so ``spikeship --help`` stays fast.
 
 Errors: SpikeshipError -> "spikeship: <message>" on stderr (one line), exit 2;
 Ctrl-C -> exit 130.
@@ -20,12 +18,11 @@ import argparse
 import contextlib
 import io
 import importlib
-import importlib.util
 import sys
 from dataclasses import dataclass
 
 from spikeship import __version__
-from spikeship.errors import NotBuiltYet, SpikeshipError
+from spikeship.errors import SpikeshipError
 
 
 @dataclass(frozen=True)
@@ -44,89 +41,9 @@ STAGES = {
 }
 
 
-# --- flags of stages whose module does not exist yet (the stage's add_arguments replaces them) ---
-
-def _data_flags(parser, split: bool = False, samples: bool = False) -> None:
-    from spikeship.train.data import add_data_arguments
-
-    add_data_arguments(parser)
-    if split:
-        parser.add_argument("--split", choices=("train", "test"), default="test")
-    if samples:
-        parser.add_argument("--samples", type=int, default=None, metavar="N",
-                            help="number of samples (default: the whole split)")
-
-
-def _planned_train(p) -> None:
-    _data_flags(p)
-    p.add_argument("--arch", choices=("dense", "conv"), default="dense")
-    p.add_argument("--config", metavar="FILE", help="model/training spec (TOML) instead of --arch")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--method", choices=("msg", "sg"), default="msg")
-    p.add_argument("--mask-prob", type=float, default=0.5, metavar="P")
-    p.add_argument("--surrogate", choices=("pwl", "arctan"), default="pwl")
-    p.add_argument("--decode", choices=("two", "mean"), default="two")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    p.add_argument("--out", metavar="DIR", required=False)
-    p.add_argument("--resume", action="store_true")
-
-
-def _planned_export(p) -> None:
-    p.add_argument("model", nargs="?", metavar="RUN/model.pt")
-    p.add_argument("--out", metavar="model.net")
-    p.add_argument("--onnx", metavar="model.onnx")
-    p.add_argument("--inspect", metavar="model.net", help="describe an exported file instead")
-
-
-def _planned_run(p) -> None:
-    p.add_argument("net", metavar="model.net")
-    _data_flags(p, split=True, samples=True)
-    p.add_argument("--backend", choices=("lava", "emulator"), default="lava")
-    p.add_argument("--out", metavar="run.json")
-    p.add_argument("--workers", type=int, default=1, metavar="K")
-
-
-def _planned_parity(p) -> None:
-    p.add_argument("model", metavar="RUN/model.pt")
-    p.add_argument("net", metavar="model.net")
-    p.add_argument("--samples", type=int, default=20, metavar="N")
-    p.add_argument("--out", metavar="parity.json")
-    p.add_argument("--plot", metavar="raster.png")
-
-
-def _planned_report(p) -> None:
-    p.add_argument("net", metavar="model.net")
-    _data_flags(p, split=True, samples=True)
-    p.add_argument("--backend", choices=("lava", "emulator"), default="emulator")
-    p.add_argument("--out", metavar="DIR")
-
-
-def _planned_demo(p) -> None:
-    p.add_argument("--out", metavar="DIR", default="demo-out")
-
-
-PLANNED_FLAGS = {
-    "train": _planned_train, "export": _planned_export, "run": _planned_run,
-    "parity": _planned_parity, "report": _planned_report, "demo": _planned_demo,
-}
-
-
-def _not_built(name: str):
-    def run(args) -> int:
-        raise NotBuiltYet(f"spikeship {name}: not built yet")
-
-    return run
-
-
 def load_stage(name: str):
-    """(add_arguments, run) of a subcommand: its module's, or the planned flags and a refusal."""
-    stage = STAGES[name]
-    if importlib.util.find_spec(stage.module) is None:
-        return PLANNED_FLAGS[name], _not_built(name)
-    module = _import_quietly(stage.module)
+    """(add_arguments, run) of a subcommand's module."""
+    module = _import_quietly(STAGES[name].module)
     return module.add_arguments, module.run
 
 

@@ -123,27 +123,25 @@ def run_demo(cfg: DemoConfig) -> dict:
 
     if log.get("train", {}).get("status") == "ok":
         with Step(log, "export", "export: quantize, check Loihi limits, write netx .net and ONNX"):
-            from .export.cli_stage import ExportConfig, export_checkpoint
+            from .export.stage import ExportConfig, export_checkpoint
 
-            qnet, resources = export_checkpoint(ExportConfig(model=run_dir / "model.pt", out=net_path,
-                                                             onnx=onnx_path))
-            print(f"   {len(qnet.layers)} spiking layers, about {sum(r.cores for r in resources)} Loihi 1 cores; "
+            net, resources = export_checkpoint(ExportConfig(model=run_dir / "model.pt", out=net_path, onnx=onnx_path))
+            print(f"   {len(net.layers)} spiking layers, about {sum(r.cores for r in resources)} Loihi 1 cores; "
                   f"{net_path}, {onnx_path}")
 
-    net = emu = None
+    emu = None
     x_all, labels_all = test_set.spikes.numpy(), test_set.labels.numpy()
     if net_path.is_file() and log.get("export", {}).get("status") == "ok":
         with Step(log, "emulator", f"emulator: the whole test split ({len(test_set)} samples), energy report"):
+            from . import backends
+            from .export.netx import read_net
             from .report import report_from_windows, summary_lines, write_report
-            from .sim.emulator import emulate
-            from .sim.netfile import read_net
 
-            net = read_net(net_path)
-            emu = emulate(net, x_all, record_spikes=True)
+            net = read_net(net_path)  # what every later stage reads: the file
+            emu = backends.run("emulator", net, x_all, backends.RunOptions(record_spikes=True))
             meta = {"net": str(net_path), "backend": "emulator", "dataset": DATASET, "split": "test",
                     "sample_indices": [int(i) for i in test_set.indices]}
-            report, raster = report_from_windows(net, x_all, _windows(emu.spikes, net.time_steps),
-                                                 np.asarray(emu.predictions), labels_all, meta)
+            report, raster = report_from_windows(net, x_all, list(emu.windows), emu.predictions, labels_all, meta)
             paths = write_report(report, out / "report", raster)
             s["emulator"] = report["totals"]["accuracy"]
             s["report"] = report["totals"]
@@ -155,7 +153,7 @@ def run_demo(cfg: DemoConfig) -> dict:
     if emu is not None and n_lava > 0:
         with Step(log, "lava", f"Lava (fixed_pt CPU simulator) on {n_lava} test samples; parity PyTorch = "
                                "emulator = Lava; energy report from Lava's spikes"):
-            s.update(_lava_and_parity(cfg, out, net, net_path, run_dir, test_set, emu, n_lava))
+            s.update(_lava_and_parity(out, net, net_path, run_dir, test_set, emu, n_lava))
     elif emu is not None:
         log["lava"] = {"status": "skipped (--lava-samples 0)", "seconds": 0.0}
     return _finish(out, s, log, wall0)
@@ -179,34 +177,27 @@ def _quiet_imports() -> None:
                                              f"{notes[0]!r}" if notes else ""))
 
 
-def _windows(canonical: list, time_steps: int) -> list:
-    from .sim import layout
-
-    return [c[..., layout.window_taus(k, time_steps)] for k, c in enumerate(canonical)]
-
-
-def _lava_and_parity(cfg: DemoConfig, out: Path, net, net_path: Path, run_dir: Path, test_set, emu, n: int) -> dict:
-    """Lava, the emulator and PyTorch's deploy-equivalent forward on the samples ``--samples n`` picks, compared
-    spike by spike (the parity stage's ``check_parity``); then the report from Lava's spikes, which must equal
-    the report from the emulator's in every count."""
+def _lava_and_parity(out: Path, net, net_path: Path, run_dir: Path, test_set, emu, n: int) -> dict:
+    """Lava and PyTorch's deploy-equivalent forward on the samples ``--samples n`` picks, compared spike by
+    spike with the emulator's run (the parity stage's ``check_parity``); then the report from Lava's spikes,
+    which must equal the report from the emulator's in every count."""
     from .report import counts_only, report_from_windows, write_report
     from .sim.parity import check_parity
     from .train.checkpoint import load_checkpoint
-    from .train.data import subset_indices
+    from .train.datasets import subset_indices
 
     pick = subset_indices(len(test_set), n)  # the samples `--samples N` picks in every stage
     x, labels = test_set.spikes.numpy()[pick], test_set.labels.numpy()[pick]
     model = load_checkpoint(run_dir / "model.pt").build_model()
     t0 = time.perf_counter()
-    result, views = check_parity(net, model, x, labels, lava=True)
+    run = check_parity(net, model, x, labels, against=("lava",), reference=emu.subset(pick))
     seconds = time.perf_counter() - t0
-    compared = sum(sum(layer.compared.values()) for layer in result.layers)
+    result, lava, reference = run.result, run.runs["lava"], run.runs["emulator"]
     meta = {"net": str(net_path), "dataset": DATASET, "split": "test",
             "sample_indices": [int(test_set.indices[i]) for i in pick]}
-    lava_report, lava_raster = report_from_windows(net, x, views.lava_spikes, np.asarray(views.lava_readout).argmax(1),
-                                                   labels, {**meta, "backend": "lava"})
-    emu_report, _ = report_from_windows(net, x, _windows(views.emulator_spikes, net.time_steps),
-                                        np.asarray(views.emulator_readout).argmax(1), labels,
+    lava_report, lava_raster = report_from_windows(net, x, list(lava.windows), lava.predictions, labels,
+                                                   {**meta, "backend": "lava"})
+    emu_report, _ = report_from_windows(net, x, list(reference.windows), reference.predictions, labels,
                                         {**meta, "backend": "emulator"})
     identical = counts_only(lava_report) == counts_only(emu_report)
     paths = write_report(lava_report, out / "report-lava", lava_raster)
@@ -214,15 +205,15 @@ def _lava_and_parity(cfg: DemoConfig, out: Path, net, net_path: Path, run_dir: P
     d.update(net=str(net_path), split="test", sample_indices=meta["sample_indices"])
     write_json(out / "parity.json", d)
     first = result.first_mismatch.line() if result.first_mismatch else None
-    print(f"   Lava, emulator and PyTorch on {n} samples: {seconds:.1f} s")
-    print(f"   parity: {'OK' if result.ok else 'FAILED'}: {compared:,} spike entries compared (neuron x step x "
-          f"sample, PyTorch-emulator and Lava-emulator), readout accumulators, predictions"
+    print(f"   Lava and PyTorch on {n} samples, compared with the emulator: {seconds:.1f} s")
+    print(f"   parity: {'OK' if result.ok else 'FAILED'}: {result.compared:,} spike entries compared (neuron x step "
+          f"x sample, PyTorch-emulator and Lava-emulator), readout accumulators, predictions"
           + ("" if result.ok else f"; {first}"))
     print(f"   energy report from Lava's spikes == from the emulator's, every count: {identical}")
     print(f"   {out / 'parity.json'}; Lava report {paths['md']}")
     return {"lava": result.accuracy.get("lava"), "lava_samples": n, "lava_seconds": seconds,
             "emulator_on_lava_samples": result.accuracy.get("emulator"), "parity_ok": bool(result.ok),
-            "parity_first_mismatch": first, "parity_compared": compared, "reports_identical": identical}
+            "parity_first_mismatch": first, "parity_compared": result.compared, "reports_identical": identical}
 
 
 def _history(run_dir: Path) -> list[dict]:

@@ -26,75 +26,55 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
-SYNAPSE_KINDS = ("dense", "conv")
-
-
-def _pair(v) -> tuple[int, int]:
-    if isinstance(v, (int, np.integer)):
-        return (int(v), int(v))
-    a, b = v
-    return (int(a), int(b))
+from .network import Layer, by_kind
 
 
 def conv_output_size(n: int, kernel: int, stride: int, padding: int, dilation: int = 1) -> int:
     return (n + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
+# ----------------------------------------------------------------------------------- geometry, per kind
+
 @dataclass(frozen=True)
-class SynapseGeometry:
-    """The synapse feeding one layer, with the shapes of its presynaptic and postsynaptic neurons.
+class Geometry:
+    """How a kind's synapse connects presynaptic neurons (``layer.input_shape``) to postsynaptic ones
+    (``layer.shape``). One entry per kind in :data:`GEOMETRY`; everything below derives from these.
 
-    ``in_shape``/``out_shape``: (C, H, W) or (F,). For ``conv``: kernel, stride, padding, dilation as
-    (height, width) pairs, and ``groups``. Pooling is a depthwise conv (groups = channels).
-    """
+    ``expected(layer)``: (weight shape, output shape) the layer's parameters imply. ``reach(layer, x)``: for
+    ``x`` (B, *input_shape), the sum of ``x`` over each postsynaptic neuron's synapses, (B, *shape).
+    ``weight_sum(layer, w)``: for a weight array shaped like ``layer.weight``, the sum over each neuron's
+    synapses that exist (conv borders excluded), shape ``layer.shape``. ``fan_out(layer)``: synapses each
+    presynaptic neuron drives, shape ``input_shape``. ``macs(layer)``: multiply-accumulates of the layer run
+    once as an ANN."""
 
-    kind: str
-    in_shape: tuple[int, ...]
-    out_shape: tuple[int, ...]
-    kernel: tuple[int, int] = (1, 1)
-    stride: tuple[int, int] = (1, 1)
-    padding: tuple[int, int] = (0, 0)
-    dilation: tuple[int, int] = (1, 1)
-    groups: int = 1
-
-    def __post_init__(self) -> None:
-        if self.kind not in SYNAPSE_KINDS:
-            raise ValueError(f"unknown synapse kind {self.kind!r}; supported: {', '.join(SYNAPSE_KINDS)}")
-        object.__setattr__(self, "in_shape", tuple(int(s) for s in self.in_shape))
-        object.__setattr__(self, "out_shape", tuple(int(s) for s in self.out_shape))
-        for name in ("kernel", "stride", "padding", "dilation"):
-            object.__setattr__(self, name, _pair(getattr(self, name)))
-        if self.kind == "dense":
-            if len(self.out_shape) != 1:
-                raise ValueError(f"dense output must be (F,), got {self.out_shape}")
-            return
-        if len(self.in_shape) != 3 or len(self.out_shape) != 3:
-            raise ValueError(f"conv shapes must be (C, H, W), got {self.in_shape} -> {self.out_shape}")
-        c_in, h, w = self.in_shape
-        c_out, h_out, w_out = self.out_shape
-        g = self.groups
-        if g <= 0 or c_in % g or c_out % g:
-            raise ValueError(f"groups {g} must divide in channels {c_in} and out channels {c_out}")
-        expect = (conv_output_size(h, self.kernel[0], self.stride[0], self.padding[0], self.dilation[0]),
-                  conv_output_size(w, self.kernel[1], self.stride[1], self.padding[1], self.dilation[1]))
-        if expect != (h_out, w_out):
-            raise ValueError(f"conv output {h_out}x{w_out} does not match its geometry (expected "
-                             f"{expect[0]}x{expect[1]} from {h}x{w}, kernel {self.kernel}, stride "
-                             f"{self.stride}, padding {self.padding}, dilation {self.dilation})")
-
-    @property
-    def in_neurons(self) -> int:
-        return math.prod(self.in_shape)
-
-    @property
-    def out_neurons(self) -> int:
-        return math.prod(self.out_shape)
+    expected: Callable[[Layer], tuple[tuple[int, ...], tuple[int, ...]]]
+    reach: Callable[[Layer, np.ndarray], np.ndarray]
+    weight_sum: Callable[[Layer, np.ndarray], np.ndarray]
+    fan_out: Callable[[Layer], np.ndarray]
+    macs: Callable[[Layer], int]
 
 
-# ---------------------------------------------------------------------------------------------- structure
+def _dense_expected(layer: Layer):
+    return (layer.shape[0], layer.num_inputs), (layer.shape[0],)
+
+
+def _dense_reach(layer: Layer, x: np.ndarray) -> np.ndarray:
+    total = x.reshape(x.shape[0], -1).sum(axis=1, dtype=np.int64)
+    return np.broadcast_to(total[:, None], (x.shape[0], layer.num_neurons)).reshape(x.shape[0], *layer.shape)
+
+
+DENSE = Geometry(
+    expected=_dense_expected,
+    reach=_dense_reach,
+    weight_sum=lambda layer, w: np.asarray(w).reshape(w.shape[0], -1).sum(axis=1),
+    fan_out=lambda layer: np.full(layer.input_shape, layer.num_neurons, dtype=np.int64),
+    macs=lambda layer: layer.num_inputs * layer.num_neurons,
+)
+
 
 def _axis_cover(n_in: int, n_out: int, k: int, s: int, p: int, d: int) -> np.ndarray:
     """For each input index along one axis: how many (output index, kernel tap) pairs read it."""
@@ -106,61 +86,116 @@ def _axis_cover(n_in: int, n_out: int, k: int, s: int, p: int, d: int) -> np.nda
     return cover
 
 
-def fan_out_map(g: SynapseGeometry) -> np.ndarray:
-    """Synapses driven by each presynaptic neuron, shape ``g.in_shape`` (int64)."""
-    if g.kind == "dense":
-        return np.full(g.in_shape, g.out_neurons, dtype=np.int64)
-    c_in, h, w = g.in_shape
-    c_out, h_out, w_out = g.out_shape
-    cy = _axis_cover(h, h_out, g.kernel[0], g.stride[0], g.padding[0], g.dilation[0])
-    cx = _axis_cover(w, w_out, g.kernel[1], g.stride[1], g.padding[1], g.dilation[1])
-    per_position = (c_out // g.groups) * np.outer(cy, cx)
-    return np.broadcast_to(per_position, (c_in, h, w)).astype(np.int64)
+def _taps_inside(size: int, out: int, k: int, stride: int, padding: int, dilation: int) -> np.ndarray:
+    """(out, k) 0/1: does tap ``k`` of output position ``out`` land inside an input of ``size``?"""
+    pos = np.arange(out)[:, None] * stride - padding + np.arange(k)[None, :] * dilation
+    return ((pos >= 0) & (pos < size)).astype(np.int64)
 
 
-def fan_in_map(g: SynapseGeometry) -> np.ndarray:
-    """Synapses into each postsynaptic neuron, shape ``g.out_shape`` (int64); borders have fewer."""
-    if g.kind == "dense":
-        return np.full(g.out_shape, g.in_neurons, dtype=np.int64)
-    ones = np.ones((1, *g.in_shape), dtype=np.int64)
-    return window_sum(ones, g)[0]
+def _conv_expected(layer: Layer):
+    c, h, w = layer.input_shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = layer.kernel, layer.stride, layer.padding, layer.dilation
+    out = (layer.shape[0], conv_output_size(h, kh, sh, ph, dh), conv_output_size(w, kw, sw, pw, dw))
+    return (layer.shape[0], c // max(layer.groups, 1), kh, kw), out
 
 
-def synapse_count(g: SynapseGeometry) -> int:
-    """Synapses of the layer as a full (unshared) connection list, as Loihi 1 stores a convolution."""
-    return int(fan_out_map(g).sum())
-
-
-def ann_macs(g: SynapseGeometry) -> int:
-    """Multiply-accumulates of the layer run once as a non-spiking ANN."""
-    if g.kind == "dense":
-        return g.in_neurons * g.out_neurons
-    c_in = g.in_shape[0]
-    c_out, h_out, w_out = g.out_shape
-    return h_out * w_out * c_out * (c_in // g.groups) * g.kernel[0] * g.kernel[1]
-
-
-def window_sum(x: np.ndarray, g: SynapseGeometry) -> np.ndarray:
-    """Convolution of ``x`` (B, C_in, H, W) with an all-ones kernel of the layer's shape: for every output
-    neuron, the sum of ``x`` over its receptive field (its group's input channels). Returns (B, C_out, Ho, Wo)."""
-    b, c_in, h, w = x.shape
-    c_out, h_out, w_out = g.out_shape
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = g.kernel, g.stride, g.padding, g.dilation
+def _conv_reach(layer: Layer, x: np.ndarray) -> np.ndarray:
+    """Convolution of ``x`` (B, C_in, H, W) with an all-ones kernel of the layer's shape (its group's input
+    channels), (B, C_out, Ho, Wo)."""
+    b, c_in = x.shape[:2]
+    c_out, h_out, w_out = layer.shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = layer.kernel, layer.stride, layer.padding, layer.dilation
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     acc = np.zeros((b, c_in, h_out, w_out), dtype=np.int64)
     for ky in range(kh):
         for kx in range(kw):
             y0, x0 = ky * dh, kx * dw
             acc += xp[:, :, y0:y0 + sh * (h_out - 1) + 1:sh, x0:x0 + sw * (w_out - 1) + 1:sw]
-    per_group = acc.reshape(b, g.groups, c_in // g.groups, h_out, w_out).sum(axis=2)
-    return np.repeat(per_group, c_out // g.groups, axis=1)
+    per_group = acc.reshape(b, layer.groups, c_in // layer.groups, h_out, w_out).sum(axis=2)
+    return np.repeat(per_group, c_out // layer.groups, axis=1)
+
+
+def _conv_weight_sum(layer: Layer, w: np.ndarray) -> np.ndarray:
+    """Neuron (o, y, x) sums the kernel over its input channels and the taps inside the input: separable."""
+    (_, h, wd), (_, oh, ow) = layer.input_shape, layer.shape
+    kh, kw = np.asarray(w).shape[2:]
+    my = _taps_inside(h, oh, kh, layer.stride[0], layer.padding[0], layer.dilation[0])
+    mx = _taps_inside(wd, ow, kw, layer.stride[1], layer.padding[1], layer.dilation[1])
+    return np.einsum("okl,yk,xl->oyx", np.asarray(w).sum(axis=1), my, mx)
+
+
+def _conv_fan_out(layer: Layer) -> np.ndarray:
+    c_in, h, w = layer.input_shape
+    c_out, h_out, w_out = layer.shape
+    cy = _axis_cover(h, h_out, layer.kernel[0], layer.stride[0], layer.padding[0], layer.dilation[0])
+    cx = _axis_cover(w, w_out, layer.kernel[1], layer.stride[1], layer.padding[1], layer.dilation[1])
+    per_position = (c_out // layer.groups) * np.outer(cy, cx)
+    return np.broadcast_to(per_position, (c_in, h, w)).astype(np.int64)
+
+
+def _conv_macs(layer: Layer) -> int:
+    c_in = layer.input_shape[0]
+    c_out, h_out, w_out = layer.shape
+    return h_out * w_out * c_out * (c_in // layer.groups) * layer.kernel[0] * layer.kernel[1]
+
+
+CONV = Geometry(expected=_conv_expected, reach=_conv_reach, weight_sum=_conv_weight_sum,
+                fan_out=_conv_fan_out, macs=_conv_macs)
+
+#: layer kind -> synapse geometry (pooling is a depthwise convolution)
+GEOMETRY: dict[str, Geometry] = {"dense": DENSE, "conv": CONV, "pool": CONV}
+
+
+def geometry(layer: Layer) -> Geometry:
+    return by_kind(GEOMETRY, layer.kind, layer.name, "synapse geometry")
+
+
+def check_geometry(layer: Layer) -> None:
+    """ValueError when the layer's weight or output shape does not match what its parameters imply."""
+    weight_shape, out_shape = geometry(layer).expected(layer)
+    if tuple(np.shape(layer.weight)) != weight_shape or tuple(layer.shape) != out_shape:
+        raise ValueError(f"{layer.name}: weight {tuple(np.shape(layer.weight))} and output {tuple(layer.shape)} do "
+                         f"not match the geometry (expected {weight_shape} -> {out_shape})")
+
+
+def fan_out_map(layer: Layer) -> np.ndarray:
+    """Synapses driven by each presynaptic neuron, shape ``layer.input_shape`` (int64)."""
+    return geometry(layer).fan_out(layer)
+
+
+def fan_in_map(layer: Layer) -> np.ndarray:
+    """Synapses into each postsynaptic neuron, shape ``layer.shape`` (int64); conv borders have fewer."""
+    return geometry(layer).reach(layer, np.ones((1, *layer.input_shape), dtype=np.int64))[0]
+
+
+def synapse_count(layer: Layer) -> int:
+    """Synapses of the layer as a full (unshared) connection list, as Loihi 1 stores a convolution."""
+    return int(fan_out_map(layer).sum())
+
+
+def ann_macs(layer: Layer) -> int:
+    """Multiply-accumulates of the layer run once as a non-spiking ANN."""
+    return int(geometry(layer).macs(layer))
+
+
+def worst_case_input(layer: Layer) -> tuple[int, int]:
+    """(min, max) over neurons of the per-step synaptic input in weight units with binary inputs: every
+    inhibitory (for the min) or excitatory (for the max) input of the neuron spiking in the same step."""
+    w = np.asarray(layer.weight)
+    w = w.astype(np.int64) if w.dtype.kind in "iub" else w
+    g = geometry(layer)
+    return int(g.weight_sum(layer, np.clip(w, None, 0)).min()), int(g.weight_sum(layer, np.clip(w, 0, None)).max())
 
 
 # ------------------------------------------------------------------------------------------------- counts
 
-def _check_spikes(spikes: np.ndarray, shape: tuple[int, ...], what: str) -> None:
+def _shaped(spikes: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """``spikes`` (N, *shape, T); a layer that flattens its input takes (N, C, H, W, T) of the same neurons."""
+    if spikes.ndim >= 3 and int(np.prod(spikes.shape[1:-1])) == int(np.prod(shape)) and len(shape) == 1:
+        spikes = spikes.reshape(spikes.shape[0], -1, spikes.shape[-1])
     if spikes.ndim != len(shape) + 2 or tuple(spikes.shape[1:-1]) != tuple(shape):
         raise ValueError(f"{what} spikes must be (N, {', '.join(map(str, shape))}, T), got {spikes.shape}")
+    return spikes
 
 
 def spike_counts(spikes: np.ndarray) -> np.ndarray:
@@ -168,33 +203,30 @@ def spike_counts(spikes: np.ndarray) -> np.ndarray:
     return spikes.reshape(spikes.shape[0], -1).sum(axis=1, dtype=np.int64)
 
 
-def synaptic_operations(g: SynapseGeometry, spikes_in: np.ndarray) -> np.ndarray:
-    """SynOps per sample: every presynaptic spike times its fan-out. ``spikes_in`` (N, *in_shape, T)."""
-    _check_spikes(spikes_in, g.in_shape, "presynaptic")
+def synaptic_operations(layer: Layer, spikes_in: np.ndarray) -> np.ndarray:
+    """SynOps per sample: every presynaptic spike times its fan-out. ``spikes_in`` (N, *input_shape, T)."""
+    spikes_in = _shaped(spikes_in, layer.input_shape, "presynaptic")
     per_neuron = spikes_in.sum(axis=-1, dtype=np.int64)
-    return (per_neuron * fan_out_map(g)).reshape(len(per_neuron), -1).sum(axis=1)
+    return (per_neuron * fan_out_map(layer)).reshape(len(per_neuron), -1).sum(axis=1)
 
 
-def received_input(g: SynapseGeometry, spikes_in: np.ndarray) -> np.ndarray:
+def received_input(layer: Layer, spikes_in: np.ndarray) -> np.ndarray:
     """Whether each postsynaptic neuron gets at least one synaptic event from each step's input spikes:
-    (N, *in_shape, T) -> bool (N, *out_shape, T)."""
-    _check_spikes(spikes_in, g.in_shape, "presynaptic")
+    (N, *input_shape, T) -> bool (N, *shape, T)."""
+    spikes_in = _shaped(spikes_in, layer.input_shape, "presynaptic")
     n, t = spikes_in.shape[0], spikes_in.shape[-1]
-    if g.kind == "dense":
-        any_in = spikes_in.reshape(n, -1, t).any(axis=1)  # (N, T)
-        return np.broadcast_to(any_in[:, None, :], (n, g.out_neurons, t)).reshape(n, *g.out_shape, t)
-    x = np.moveaxis(spikes_in, -1, 1).reshape(n * t, *g.in_shape).astype(np.int64)
-    hit = window_sum(x, g) > 0  # (N*T, C_out, Ho, Wo)
-    return np.moveaxis(hit.reshape(n, t, *g.out_shape), 1, -1)
+    x = np.moveaxis(spikes_in, -1, 1).reshape(n * t, *layer.input_shape).astype(np.int64)
+    hit = geometry(layer).reach(layer, x) > 0  # (N*T, *shape)
+    return np.moveaxis(hit.reshape(n, t, *layer.shape), 1, -1)
 
 
-def active_updates(g: SynapseGeometry, spikes_in: np.ndarray, spikes_out: np.ndarray) -> np.ndarray:
+def active_updates(layer: Layer, spikes_in: np.ndarray, spikes_out: np.ndarray) -> np.ndarray:
     """Active (neuron, step) pairs per sample: received input or spiked in that step (aligned windows, see the
     module docstring). Returns (N,) int64."""
-    _check_spikes(spikes_out, g.out_shape, "postsynaptic")
+    spikes_out = _shaped(spikes_out, layer.shape, "postsynaptic")
     if spikes_out.shape[-1] != spikes_in.shape[-1]:
         raise ValueError(f"input and output windows differ in length: {spikes_in.shape} vs {spikes_out.shape}")
-    return spike_counts(received_input(g, spikes_in) | spikes_out.astype(bool))
+    return spike_counts(received_input(layer, spikes_in) | spikes_out.astype(bool))
 
 
 @dataclass(frozen=True)
@@ -202,7 +234,7 @@ class LayerCounts:
     """Per-sample counts of one layer (arrays of length N) and its static sizes."""
 
     name: str
-    geometry: SynapseGeometry
+    layer: Layer
     steps: int
     spikes_in: np.ndarray  # presynaptic spikes reaching this layer's synapse
     spikes_out: np.ndarray  # spikes this layer emits (zero for a non-spiking readout)
@@ -212,7 +244,7 @@ class LayerCounts:
 
     @property
     def neurons(self) -> int:
-        return self.geometry.out_neurons
+        return self.layer.num_neurons
 
     @property
     def updates(self) -> int:
@@ -224,26 +256,26 @@ class LayerCounts:
         return self.updates - self.active
 
 
-def count_layer(name: str, g: SynapseGeometry, spikes_in: np.ndarray, spikes_out: np.ndarray | None) -> LayerCounts:
+def count_layer(name: str, layer: Layer, spikes_in: np.ndarray, spikes_out: np.ndarray | None) -> LayerCounts:
     """All per-sample counts of one layer from its input and output spikes (``None``: non-spiking readout,
     whose compartments are active whenever they receive input)."""
     steps = spikes_in.shape[-1]
     if spikes_out is None:
-        out = np.zeros((spikes_in.shape[0], *g.out_shape, steps), dtype=bool)
+        out = np.zeros((spikes_in.shape[0], *layer.shape, steps), dtype=bool)
     else:
         out = spikes_out
         if out.shape[-1] != steps or out.shape[0] != spikes_in.shape[0]:
             raise ValueError(f"layer {name}: input {spikes_in.shape} and output {out.shape} disagree on N or T")
-    return LayerCounts(name=name, geometry=g, steps=steps, spikes_in=spike_counts(spikes_in),
-                       spikes_out=spike_counts(out), synops=synaptic_operations(g, spikes_in),
-                       active=active_updates(g, spikes_in, out), spiking=spikes_out is not None)
+    return LayerCounts(name=name, layer=layer, steps=steps, spikes_in=spike_counts(spikes_in),
+                       spikes_out=spike_counts(out), synops=synaptic_operations(layer, spikes_in),
+                       active=active_updates(layer, spikes_in, out), spiking=spikes_out is not None)
 
 
 def concat_counts(parts: list[LayerCounts]) -> LayerCounts:
     """Join the counts of one layer over several batches of samples."""
     first = parts[0]
     cat = lambda attr: np.concatenate([getattr(p, attr) for p in parts])  # noqa: E731
-    return LayerCounts(name=first.name, geometry=first.geometry, steps=first.steps, spikes_in=cat("spikes_in"),
+    return LayerCounts(name=first.name, layer=first.layer, steps=first.steps, spikes_in=cat("spikes_in"),
                        spikes_out=cat("spikes_out"), synops=cat("synops"), active=cat("active"),
                        spiking=first.spiking)
 
@@ -307,15 +339,15 @@ class CoreEstimate:
     exceeded: tuple[str, ...] = field(default_factory=tuple)
 
 
-def cores_needed(g: SynapseGeometry, limits: CoreLimits) -> CoreEstimate:
+def cores_needed(layer: Layer, limits: CoreLimits) -> CoreEstimate:
     """Cores for one layer: enough for its compartments and for its synapses stored as a full connection list
     (Loihi 1 has no weight sharing; ``weight_bits`` per synapse, list overhead ignored, so a lower bound).
     A neuron whose fan-in exceeds a core's input axons cannot be placed at all; a dense layer needs all its
     inputs as axons in every core it uses."""
-    synapse_bytes = math.ceil(synapse_count(g) * limits.weight_bits / 8)
-    by_neurons = math.ceil(g.out_neurons / limits.neurons_per_core)
+    synapse_bytes = math.ceil(synapse_count(layer) * limits.weight_bits / 8)
+    by_neurons = math.ceil(layer.num_neurons / limits.neurons_per_core)
     by_memory = math.ceil(synapse_bytes / limits.synapse_bytes_per_core)
-    max_fan_in = int(fan_in_map(g).max())
+    max_fan_in = int(fan_in_map(layer).max())
     exceeded = []
     if max_fan_in > limits.fan_in_axons_per_core:
         exceeded.append(f"fan-in {max_fan_in} > {limits.fan_in_axons_per_core} axons per core")

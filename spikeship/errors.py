@@ -5,7 +5,3 @@ class SpikeshipError(Exception):
     """Bad input from the user: missing or malformed data, corrupt files, a network that does not fit."""
 
     exit_code = 2
-
-
-class NotBuiltYet(SpikeshipError):
-    """A subcommand whose capability is not built yet."""

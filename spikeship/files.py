@@ -20,29 +20,65 @@ def _default_mode() -> int:
 
 
 @contextmanager
-def atomic_output(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path in the target's folder (same suffix, so writers that go by the suffix, such as
-    matplotlib, still work). When the block ends normally the file is synced, given the mode ``open()``
-    would give (mkstemp makes 0600) and renamed over ``path``; on any error it is removed. A missing folder
-    or an OSError is one-line :class:`SpikeshipError`."""
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise SpikeshipError(f"output folder does not exist: {path.parent}")
+def atomic_outputs(*paths: str | Path) -> Iterator[tuple[Path, ...]]:
+    """Yield one temporary path per target, each in its target's folder (same suffix, so writers that go by
+    the suffix, such as matplotlib, still work). When the block ends normally every file is synced, given the
+    mode ``open()`` would give (mkstemp makes 0600) and renamed over its target, all after all were written;
+    on any error every temporary file is removed and no target is touched. A missing folder, a target that is
+    a folder, or an OSError is a one-line :class:`SpikeshipError`."""
+    paths = tuple(Path(p) for p in paths)
+    for path in paths:
+        if not path.parent.is_dir():
+            raise SpikeshipError(f"output folder does not exist: {path.parent}")
+        if path.is_dir():
+            raise SpikeshipError(f"cannot write {path}: it is a folder")
+    temps: list[Path] = []
+    current = paths[0] if paths else None
     try:
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=path.parent)
-        os.close(fd)
-        tmp = Path(name)
+        for path in paths:
+            current = path
+            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=path.parent)
+            os.close(fd)
+            temps.append(Path(name))
         try:
-            yield tmp
-            with open(tmp, "rb") as f:
-                os.fsync(f.fileno())
-            os.chmod(tmp, _default_mode())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+            yield tuple(temps)
+            for tmp, path in zip(temps, paths):
+                current = path
+                with open(tmp, "rb") as f:
+                    os.fsync(f.fileno())
+                os.chmod(tmp, _default_mode())
+            for tmp, path in zip(temps, paths):
+                current = path
+                os.replace(tmp, path)
+        finally:
+            for tmp in temps:
+                tmp.unlink(missing_ok=True)
     except OSError as e:
-        raise SpikeshipError(f"cannot write {path}: {e.strerror or e}") from None
+        raise SpikeshipError(f"cannot write {current}: {e.strerror or e}") from None
+
+
+@contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """:func:`atomic_outputs` for one file."""
+    with atomic_outputs(path) as (tmp,):
+        yield tmp
+
+
+def check_writable(*paths: str | Path) -> None:
+    """Fail now, with the error :func:`atomic_outputs` would give later, when a target cannot be written:
+    its folder is missing, it is a folder, or no file can be created beside it. Writes nothing."""
+    for path in paths:
+        path = Path(path)
+        if not path.parent.is_dir():
+            raise SpikeshipError(f"output folder does not exist: {path.parent}")
+        if path.is_dir():
+            raise SpikeshipError(f"cannot write {path}: it is a folder")
+        try:
+            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".check", dir=path.parent)
+        except OSError as e:
+            raise SpikeshipError(f"cannot write {path}: {e.strerror or e}") from None
+        os.close(fd)
+        os.unlink(name)
 
 
 def write_bytes(path: str | Path, data: bytes) -> Path:

@@ -13,16 +13,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 
-from . import hardware
+from . import backends, hardware
+from .backends import RunOptions
 from .energy import (
     CoreLimits,
     LayerCounts,
     LoihiOpEnergy,
-    SynapseGeometry,
     ac_energy_pj,
     ann_macs,
     concat_counts,
@@ -35,9 +34,9 @@ from .energy import (
     synapse_count,
 )
 from .errors import SpikeshipError
+from .network import Network
 from .report_files import render_markdown, summary_lines, write_report
 
-BACKENDS = ("emulator", "lava")
 REPORT_VERSION = 1
 #: hardware-table entries a report uses (all printed with their sources)
 CONSTANTS = (
@@ -67,18 +66,18 @@ class ReportConfig:
     net: str
     out: str
     backend: str = "emulator"
-    dataset: str = "event-digits"
+    dataset: str | None = None  # None: the data set the .net's model card names
     data_dir: str | None = None
     split: str = "test"
     samples: int | None = None
-    downsample: int = 1
-    time_steps: int | None = None  # must match the file's when given
-    batch_size: int = 64
+    downsample: int | None = None  # None: as trained
+    batch_size: int = 64  # samples counted at once (bounds the memory of the per-step receptive-field sums)
     workers: int = 1  # Lava processes (samples sharded)
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
-        if self.backend not in BACKENDS:
-            raise SpikeshipError(f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
+        if self.backend not in backends.BACKENDS:
+            raise SpikeshipError(f"backend must be one of {', '.join(backends.BACKENDS)}, not {self.backend!r}")
         if self.samples is not None and self.samples < 1:
             raise SpikeshipError(f"--samples must be at least 1, not {self.samples}")
         if self.batch_size < 1:
@@ -89,78 +88,23 @@ class ReportConfig:
 
 # ------------------------------------------------------------------------------------------------ network
 
-def network_geometry(net) -> list[tuple[str, SynapseGeometry]]:
-    """(name, synapse geometry) of every layer of a :class:`spikeship.sim.netfile.NetSpec`, readout last."""
-    from .sim.netfile import ConvLayer
-
-    out = []
-    shape = tuple(net.feed_shape)  # dense first layer: the flattened input
-    for k, layer in enumerate(net.layers):
-        if isinstance(layer, ConvLayer):
-            kind = "pool" if layer.groups == layer.shape[0] == shape[0] and layer.groups > 1 else "conv"
-            g = SynapseGeometry("conv", shape, layer.shape, kernel=tuple(layer.weight.shape[2:]),
-                                stride=layer.stride, padding=layer.padding, dilation=layer.dilation,
-                                groups=layer.groups)
-        else:
-            kind = "dense"
-            g = SynapseGeometry("dense", shape, layer.shape)
-        out.append((f"{k}:{kind}", g))
-        shape = layer.shape
-    out.append(("readout", SynapseGeometry("dense", shape, (net.num_classes,))))
-    return out
+def counted_layers(net: Network) -> list[tuple[str, object]]:
+    """(name, layer) of every synapse layer the report counts, the readout last."""
+    return [(f"{k}:{layer.kind}", layer) for k, layer in enumerate(net.layers)] + [("readout", net.readout)]
 
 
-def layer_windows(canonical: list[np.ndarray], time_steps: int) -> list[np.ndarray]:
-    """Each layer's Lava window ``s_k[k : k+T]`` from the canonical per-sample spikes ``(N, *shape, T+L)``."""
-    from .sim import layout
-
-    return [s[..., layout.window_taus(k, time_steps)] for k, s in enumerate(canonical)]
-
-
-def count_network(geometry: list[tuple[str, SynapseGeometry]], inputs: np.ndarray,
-                  windows: list[np.ndarray]) -> list[LayerCounts]:
+def count_network(net: Network, inputs: np.ndarray, windows: list[np.ndarray]) -> list[LayerCounts]:
     """Counts of every layer for one batch: layer 0 is fed by the input events, layer k by layer k-1's
     window (aligned, sim/layout.py), the readout by the last layer's window."""
-    if len(windows) != len(geometry) - 1:
-        raise ValueError(f"{len(windows)} spike windows for {len(geometry) - 1} spiking layers")
+    layers = counted_layers(net)
+    if len(windows) != len(layers) - 1:
+        raise ValueError(f"{len(windows)} spike windows for {len(layers) - 1} spiking layers")
     counts = []
-    for k, (name, g) in enumerate(geometry):
+    for k, (name, layer) in enumerate(layers):
         spikes_in = inputs if k == 0 else windows[k - 1]
         spikes_out = windows[k] if k < len(windows) else None
-        counts.append(count_layer(name, g, spikes_in, spikes_out))
+        counts.append(count_layer(name, layer, spikes_in, spikes_out))
     return counts
-
-
-# ------------------------------------------------------------------------------------------------ backends
-
-@dataclass(frozen=True, eq=False)
-class BatchRun:
-    """One batch from a backend: per-layer windows (N, *shape, T) and the predicted classes."""
-
-    windows: list[np.ndarray]
-    predictions: np.ndarray
-
-
-def emulator_batches(net, inputs: np.ndarray, batch_size: int, workers: int = 1) -> Iterator[BatchRun]:
-    from .sim.emulator import emulate
-
-    for lo in range(0, len(inputs), batch_size):
-        res = emulate(net, inputs[lo:lo + batch_size], record_spikes=True, batch_size=batch_size)
-        yield BatchRun(layer_windows(res.spikes, net.time_steps), np.asarray(res.predictions))
-
-
-def lava_batches(net, inputs: np.ndarray, batch_size: int, workers: int = 1) -> Iterator[BatchRun]:
-    """One Lava run over all samples (one compiled network); its windows are already per layer."""
-    try:
-        from .deploy.lava_run import run_lava_sharded
-    except ImportError:
-        raise SpikeshipError("the Lava backend (spikeship.deploy.lava_run) is not available; "
-                             "use --backend emulator") from None
-    res = run_lava_sharded(net, inputs, workers=workers, record_spikes=True)
-    yield BatchRun(list(res.spikes), np.asarray(res.predictions))
-
-
-BATCH_RUNNERS: dict[str, Callable[..., Iterator[BatchRun]]] = {"emulator": emulator_batches, "lava": lava_batches}
 
 
 # ------------------------------------------------------------------------------------------------ report
@@ -194,7 +138,7 @@ def _ratio(a: float, b: float) -> float | None:
 
 def layer_entry(c: LayerCounts, e: LoihiOpEnergy, limits: CoreLimits) -> dict:
     """Everything the report says about one layer; energies in pJ per inference (mean over samples)."""
-    g = c.geometry
+    g = c.layer
     loihi = loihi_energy_pj(c.synops, c.active, c.idle, c.spikes_in, e)
     terms = {k: float(np.mean(v)) for k, v in loihi_energy_terms_pj(c.synops, c.active, c.idle, c.spikes_in,
                                                                          e).items()}
@@ -202,7 +146,7 @@ def layer_entry(c: LayerCounts, e: LoihiOpEnergy, limits: CoreLimits) -> dict:
     synops_mean = float(np.mean(c.synops))
     cores = cores_needed(g, limits)
     entry = {
-        "name": c.name, "kind": g.kind, "in_shape": list(g.in_shape), "shape": list(g.out_shape),
+        "name": c.name, "kind": g.kind, "in_shape": list(g.input_shape), "shape": list(g.shape),
         "kernel": list(g.kernel), "stride": list(g.stride), "padding": list(g.padding), "groups": g.groups,
         "neurons": c.neurons, "spiking": c.spiking, "synapses": synapse_count(g),
         "spikes_in": _stats(c.spikes_in), "spikes": _stats(c.spikes_out),
@@ -285,64 +229,48 @@ class ReportResult:
     seconds: float
 
 
-def report_on_inputs(net, inputs: np.ndarray, labels: np.ndarray | None, backend: str, meta: dict,
-                     batch_size: int = 64, workers: int = 1) -> tuple[dict, tuple[np.ndarray, list[np.ndarray]]]:
-    """Run ``inputs`` through ``backend`` in batches and count; returns the report and sample 0's spikes."""
-    from .sim.emulator import check_inputs
+def report_on_inputs(net: Network, inputs: np.ndarray, labels: np.ndarray | None, backend: str, meta: dict,
+                     options: RunOptions = RunOptions(), batch_size: int = 64
+                     ) -> tuple[dict, tuple[np.ndarray, list[np.ndarray]]]:
+    """Run ``inputs`` through ``backend`` (spikes recorded) and count; returns the report and sample 0's spikes."""
+    from dataclasses import replace
 
-    x = check_inputs(net, inputs)
-    geometry = network_geometry(net)
-    parts: list[list[LayerCounts]] = []
-    predictions = []
-    raster = None
-    lo = 0
-    for run in BATCH_RUNNERS[backend](net, x, batch_size, workers):
-        batch = x[lo:lo + len(run.predictions)]
-        lo += len(batch)
-        parts.append(count_network(geometry, batch, run.windows))
-        predictions.append(run.predictions)
-        if raster is None:
-            raster = (batch[0], [w[0] for w in run.windows])
-    counts = [concat_counts([p[k] for p in parts]) for k in range(len(geometry))]
-    report = build_report(counts, time_steps=net.time_steps, meta=meta, predictions=np.concatenate(predictions),
-                          labels=labels)
-    return report, raster
+    result = backends.run(backend, net, inputs, replace(options, record_spikes=True))
+    return report_from_windows(net, inputs, list(result.windows), result.predictions, labels, meta, batch_size)
 
 
-def report_from_windows(net, inputs: np.ndarray, windows: list[np.ndarray], predictions: np.ndarray | None,
+def report_from_windows(net: Network, inputs: np.ndarray, windows: list[np.ndarray], predictions: np.ndarray | None,
                         labels: np.ndarray | None, meta: dict,
                         batch_size: int = 64) -> tuple[dict, tuple[np.ndarray, list[np.ndarray]]]:
     """The report of spikes a backend already produced: ``windows[k]`` is layer k's window (N, *shape, T)."""
-    from .sim.emulator import check_inputs
-
-    x = check_inputs(net, inputs)
-    geometry = network_geometry(net)
-    parts = [count_network(geometry, x[lo:lo + batch_size], [np.asarray(w[lo:lo + batch_size]) for w in windows])
+    x = backends.check_inputs(net, inputs)
+    parts = [count_network(net, x[lo:lo + batch_size], [np.asarray(w[lo:lo + batch_size]) for w in windows])
              for lo in range(0, len(x), batch_size)]  # bounded memory for the per-step receptive-field sums
-    counts = [concat_counts([p[k] for p in parts]) for k in range(len(geometry))]
+    counts = [concat_counts([p[k] for p in parts]) for k in range(len(parts[0]))]
     report = build_report(counts, time_steps=net.time_steps, meta=meta, predictions=predictions, labels=labels)
     return report, (x[0], [np.asarray(w[0]) for w in windows])
 
 
 def run_report(cfg: ReportConfig) -> ReportResult:
     """The whole stage: read the file, load the samples, run the backend, count, write."""
-    from .deploy.run import load_samples  # the same samples `spikeship run/parity --samples N` take
-    from .sim.emulator import check_inputs
-    from .sim.netfile import read_net
+    from .export.netx import read_net
+    from .train.data import load_samples, run_data
 
     start = time.perf_counter()
+    out = Path(cfg.out)
+    if out.exists() and not out.is_dir():
+        raise SpikeshipError(f"--out {out} is a file; the report needs a folder")
     net = read_net(cfg.net)
-    if cfg.time_steps is not None and cfg.time_steps != net.time_steps:
-        raise SpikeshipError(f"{cfg.net} runs {net.time_steps} time steps; --time-steps {cfg.time_steps} differs")
-    inputs, labels, indices = load_samples(cfg.dataset, cfg.data_dir, cfg.split, net.time_steps, cfg.samples,
-                                           cfg.downsample)
-    check_inputs(net, inputs)  # a shape mismatch fails here, before any backend starts
-    meta = {"net": str(cfg.net), "backend": cfg.backend, "dataset": cfg.dataset, "split": cfg.split,
-            "sample_indices": [int(i) for i in indices]}
-    report, raster = report_on_inputs(net, inputs, labels, cfg.backend, meta, cfg.batch_size, cfg.workers)
-    paths = write_report(report, Path(cfg.out), raster)
+    dataset, data_dir, downsample = run_data(net, cfg.dataset, cfg.data_dir, cfg.downsample)
+    samples = load_samples(dataset, data_dir, cfg.split, net.time_steps, cfg.samples, downsample)
+    backends.check_inputs(net, samples.inputs)  # a shape mismatch fails here, before any backend starts
+    meta = {"net": str(cfg.net), "backend": cfg.backend, "dataset": dataset, "split": cfg.split,
+            "sample_indices": [int(i) for i in samples.indices]}
+    report, raster = report_on_inputs(net, samples.inputs, samples.labels, cfg.backend, meta,
+                                      RunOptions(workers=cfg.workers, device=cfg.device), cfg.batch_size)
+    paths = write_report(report, out, raster)
     return ReportResult(report, paths, time.perf_counter() - start)
 
 
 __all__ = ["ReportConfig", "run_report", "report_on_inputs", "report_from_windows", "build_report", "count_network",
-           "network_geometry", "layer_windows", "render_markdown", "write_report", "counts_only", "summary_lines"]
+           "counted_layers", "render_markdown", "write_report", "counts_only", "summary_lines"]

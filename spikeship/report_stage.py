@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import argparse
 
-from .report import BACKENDS, ReportConfig, run_report, summary_lines
+from .report import ReportConfig, run_report, summary_lines
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from .backends import BACKENDS
     from .train.data import add_data_arguments
 
-    parser.add_argument("net", metavar="model.net", help="an exported spikeship .net file")
-    add_data_arguments(parser)
-    parser.set_defaults(time_steps=None)  # the file's T unless given (then it must match)
-    for action in parser._actions:
-        if action.dest == "time_steps":
-            action.help = "time bins per sample (default: the file's T; if given, it must match)"
+    parser.add_argument("net", metavar="model.net", help="an exported spikeship .net file (it holds T)")
+    add_data_arguments(parser, default=None, default_help="the one the .net's model card names")
     parser.add_argument("--split", choices=("train", "test"), default="test")
     parser.add_argument("--samples", type=int, default=None, metavar="N",
-                        help="number of samples (default: the whole split)")
-    parser.add_argument("--backend", choices=BACKENDS, default="emulator",
-                        help="where the spikes come from (default: emulator; both give the same counts)")
+                        help="number of samples (a fixed subset; default: the whole split)")
+    parser.add_argument("--backend", choices=tuple(BACKENDS), default="emulator",
+                        help="where the spikes come from (default: emulator; every backend gives the same counts)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="where the emulator runs (default: cpu)")
     parser.add_argument("--out", metavar="DIR", default="report",
                         help="folder for report.json, report.md, energy.png, raster.png (default: report)")
     parser.add_argument("--workers", type=int, default=1, metavar="K",
@@ -31,8 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args) -> ReportConfig:
     return ReportConfig(net=args.net, out=args.out, backend=args.backend, dataset=args.dataset,
                         data_dir=args.data_dir, split=args.split, samples=args.samples,
-                        downsample=args.sensor_downsample, time_steps=args.time_steps,
-                        batch_size=args.batch_size, workers=args.workers)
+                        downsample=args.sensor_downsample, batch_size=args.batch_size, workers=args.workers,
+                        device=args.device)
 
 
 def run(args) -> int:

@@ -21,10 +21,12 @@ _RENAMED = {"config": "model_config"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from .data import dataset_help
+
     d = {f.name: f.default for f in fields(TrainConfig)}
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", default=None, metavar="NAME",
-                      help=f"event-digits (built in, default), nmnist, dvsgesture or shd")
+                      help=f"data set (default {d['dataset']}). {dataset_help()}")
     data.add_argument("--data-dir", default=None, metavar="DIR", help="folder holding a tonic data set")
     data.add_argument("--time-steps", type=int, default=None, metavar="T",
                       help=f"time bins per sample; must exceed the number of spiking layers (default {d['time_steps']})")

@@ -34,11 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from spikeship.errors import SpikeshipError
-from spikeship.train import event_digits
-from spikeship.train.tonic_sets import TONIC_SETS, class_names, open_tonic_set
+from spikeship.train.datasets import DATASETS, entry, subset_indices
 
-DATASET_NAMES = ("event-digits",) + tuple(TONIC_SETS)
-SUBSET_SEED = 7_211  # max_samples subsets do not follow the data seed
 AUGMENT_SHIFT_PX = 2
 AUGMENT_JITTER_US = 1_000.0
 
@@ -59,8 +56,8 @@ class DataConfig:
     max_samples: int | None = None
 
     def __post_init__(self):
-        if self.name not in DATASET_NAMES:
-            raise SpikeshipError(f"unknown data set {self.name!r}; known: {', '.join(DATASET_NAMES)}")
+        if entry(self.name).built_in and self.data_dir is not None:
+            raise SpikeshipError(f"{self.name} is built in; it takes no --data-dir")
         if self.split not in ("train", "test"):
             raise SpikeshipError(f"split must be 'train' or 'test', not {self.split!r}")
         if not (isinstance(self.time_steps, int) and self.time_steps >= 1):
@@ -133,31 +130,61 @@ def load_dataset(name: str = "event-digits", data_dir=None, time_steps: int = 16
 
 
 def frame_dataset(cfg: DataConfig) -> FramedDataset:
-    """Build the FramedDataset that ``cfg`` describes."""
-    if cfg.name == "event-digits":
-        _check_event_digits(cfg)
-        indices = subset_indices(event_digits.split_size(cfg.split), cfg.max_samples)
-        source = event_digits.EventDigits(cfg.split, cfg.seed, cfg.augment, cfg.epoch,
-                                          subset=indices)
-        positions, names = range(len(indices)), event_digits.CLASS_NAMES
-    else:
-        source = open_tonic_set(cfg.name, cfg.data_dir, cfg.split)
-        if len(source) == 0:
-            raise SpikeshipError(f"{cfg.name}: the {cfg.split} split is empty")
-        indices = subset_indices(len(source), cfg.max_samples)
-        positions, names = indices, class_names(cfg.name, source)
-    sensor = downsampled_sensor(tuple(source.sensor_size), cfg.downsample, cfg.name)
-    fixed = cfg.duration_us or (event_digits.DURATION_US if cfg.name == "event-digits" else None)
+    """Build the FramedDataset that ``cfg`` describes (its data set's entry in ``train.datasets``)."""
+    spec = entry(cfg.name)
+    opened = spec.open(cfg)
+    sensor = downsampled_sensor(tuple(opened.sensor_size), cfg.downsample, cfg.name)
+    fixed = cfg.duration_us or spec.duration_us
+    augment = cfg.augment and not spec.own_augmentation
     c, h, w = input_shape_of(sensor)
-    spikes = np.zeros((len(indices), c, h, w, cfg.time_steps), dtype=np.uint8)
-    labels = np.empty(len(indices), dtype=np.int64)
-    for k, (index, pos) in enumerate(zip(indices, positions)):
-        events, labels[k] = source[int(pos)]
-        events = _prepare(events, cfg, int(index), source.sensor_size)
+    spikes = np.zeros((len(opened.indices), c, h, w, cfg.time_steps), dtype=np.uint8)
+    labels = np.empty(len(opened.indices), dtype=np.int64)
+    for k, (index, pos) in enumerate(zip(opened.indices, opened.positions)):
+        events, labels[k] = opened.source[int(pos)]
+        events = _prepare(events, cfg, int(index), opened.sensor_size, augment)
         spikes[k] = frame_events(events, sensor, cfg.time_steps,
                                  window_for(events, cfg.time_steps, fixed))
     window = None if fixed is None else window_for(None, cfg.time_steps, fixed)
-    return FramedDataset(cfg.name, cfg.split, spikes, labels, sensor, names, window, indices)
+    return FramedDataset(cfg.name, cfg.split, spikes, labels, sensor, opened.class_names, window,
+                         opened.indices)
+
+
+@dataclass(frozen=True, eq=False)
+class Samples:
+    """Samples of a split as the runtimes take them: ``inputs`` (N, C, H, W, T) uint8, ``labels`` (N,),
+    ``indices`` (their positions in the split), and the data set's name."""
+
+    dataset: str
+    split: str
+    inputs: np.ndarray
+    labels: np.ndarray
+    indices: np.ndarray
+
+
+def load_samples(dataset: str, data_dir, split: str, time_steps: int, samples: int | None,
+                 downsample: int = 1) -> Samples:
+    """``samples`` samples of the split (a fixed subset; all when None); more than the split has is an error."""
+    ds = load_dataset(dataset, data_dir, time_steps, split, downsample=downsample, max_samples=samples)
+    if samples is not None and samples > len(ds):
+        raise SpikeshipError(f"asked for {samples} samples; the {split} split of {dataset} has {len(ds)}")
+    return Samples(dataset, split, ds.spikes.numpy(), ds.labels.numpy(), np.asarray(ds.indices))
+
+
+def run_data(net, dataset: str | None, data_dir: str | None, downsample: int | None) -> tuple[str, str | None, int]:
+    """(data set, folder, downsampling) to run a network on: what is given, else what the network's model card
+    recorded from training; a network whose card names no data set needs ``--dataset``."""
+    card = net.model_card if isinstance(net.model_card, dict) else {}
+    trained = card.get("config") if isinstance(card.get("config"), dict) else {}
+    name = dataset or net.dataset
+    if name is None:
+        raise SpikeshipError("the .net file's model card names no data set; give --dataset NAME "
+                             f"({', '.join(DATASETS)})")
+    same = name == net.dataset
+    if data_dir is None and same and not entry(name).built_in:
+        data_dir = trained.get("data_dir")
+    if downsample is None:
+        downsample = int(trained.get("sensor_downsample", 1) or 1) if same else 1
+    return name, data_dir, downsample
 
 
 def window_for(events, time_steps: int, duration_us: int | None) -> int:
@@ -165,20 +192,6 @@ def window_for(events, time_steps: int, duration_us: int | None) -> int:
     if duration_us is None:
         duration_us = int(events["t"].max()) + 1 if len(events) else time_steps
     return max(1, math.ceil(duration_us / time_steps))
-
-
-def _check_event_digits(cfg: DataConfig) -> None:
-    if cfg.data_dir is not None:
-        raise SpikeshipError("event-digits is built in; it takes no --data-dir")
-    if cfg.downsample != 1:
-        raise SpikeshipError("event-digits is 34x34; sensor downsampling is for the tonic sets")
-
-
-def subset_indices(n: int, max_samples: int | None) -> np.ndarray:
-    """All indices, or a fixed pseudo-random subset of ``max_samples`` of them, sorted."""
-    if max_samples is None or max_samples >= n:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(SUBSET_SEED).permutation(n)[:max_samples])
 
 
 def downsampled_sensor(sensor_size, factor: int, name: str) -> tuple[int, int, int]:
@@ -197,10 +210,10 @@ def input_shape_of(sensor_size) -> tuple[int, int, int]:
     return (w, 1, 1) if h == 1 and p == 1 else (p, h, w)
 
 
-def _prepare(events, cfg: DataConfig, index: int, sensor):
-    """Augment (tonic sets) and downsample one sample's events; returns a new array."""
+def _prepare(events, cfg: DataConfig, index: int, sensor, augment: bool):
+    """Augment (sets without their own augmentation) and downsample one sample's events; returns a new array."""
     events = np.array(events, copy=True)
-    if cfg.augment and cfg.name != "event-digits":
+    if augment:
         rng = np.random.default_rng([cfg.seed, 1 + cfg.epoch, index])
         events = augment_events(events, sensor, rng)
     if cfg.downsample != 1:
@@ -248,16 +261,20 @@ def frame_events(events: np.ndarray, sensor_size, time_steps: int, window_us: in
     return np.ascontiguousarray(np.moveaxis(binary, 0, -1))  # (T, P, H, W) -> (P, H, W, T)
 
 
-def add_data_arguments(parser, default_time_steps: int = 16) -> None:
-    """The data flags every stage shares: --dataset, --data-dir, --time-steps, --sensor-downsample."""
-    parser.add_argument("--dataset", default="event-digits", metavar="NAME",
-                        help=f"data set: {', '.join(DATASET_NAMES)} (default: event-digits, built in)")
+def dataset_help() -> str:
+    """What ``--dataset`` lists: every registered data set with its one line."""
+    return "; ".join(f"{name}: {e.help}" for name, e in DATASETS.items())
+
+
+def add_data_arguments(parser, *, default: str | None = "event-digits", default_help: str = "event-digits") -> None:
+    """The data flags of the stages that run a network: --dataset, --data-dir, --sensor-downsample (the time
+    steps come from the network)."""
+    parser.add_argument("--dataset", default=default, metavar="NAME",
+                        help=f"data set (default: {default_help}). {dataset_help()}")
     parser.add_argument("--data-dir", default=None, metavar="DIR",
                         help="folder holding a tonic data set (see README for the layouts)")
-    parser.add_argument("--time-steps", type=int, default=default_time_steps, metavar="T",
-                        help=f"time bins per sample (default: {default_time_steps})")
-    parser.add_argument("--sensor-downsample", type=int, default=1, metavar="K",
-                        help="divide the sensor's x and y by K (e.g. 4 for dvsgesture; default 1)")
+    parser.add_argument("--sensor-downsample", type=int, default=None, metavar="K",
+                        help="divide the sensor's x and y by K (e.g. 4 for dvsgesture; default: as trained)")
 
 
 def data_config_from_args(args, split: str = "train", **overrides) -> DataConfig:

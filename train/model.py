@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 from lava.lib.dl import slayer
@@ -19,16 +20,18 @@ except ModuleNotFoundError:  # Python 3.10 (Lava's) has no tomllib
     import tomli as tomllib
 
 from ..errors import SpikeshipError
+from ..fixedpoint import DECAY_UNITY, WEIGHT_SCALE
+from ..hardware import value as hw
 from .msg import MSGConv, MSGDense, MSGPool, SurrogateConfig
-
-LAYER_KINDS = ("dense", "conv", "pool")
-#: integer units: slayer weights are w_int / W_SCALE, readout integers are W_SCALE * readout
-W_SCALE = 64
 
 
 @dataclass(frozen=True)
 class NeuronSpec:
-    """CUBA neuron parameters in slayer's units (threshold in weight units, decays as fractions of 1)."""
+    """CUBA neuron parameters in slayer's units (threshold in weight units, decays as fractions of 1).
+
+    Checked against the same Loihi limits export checks (``spikeship.hardware``), so a network that trains
+    also exports: threshold mantissa ``int(64 threshold)`` in [1, 2**17 - 1], current decay ``round(4096 d)`` in
+    [1, 4096] (netx cannot express 0), voltage decay in [0, 4096]."""
 
     threshold: float = 1.25
     current_decay: float = 0.25
@@ -37,12 +40,16 @@ class NeuronSpec:
     scale_grad: float = 3.0
 
     def __post_init__(self) -> None:
-        if not 0 < self.threshold * W_SCALE < (1 << 17):
-            raise ValueError(f"threshold {self.threshold} out of range (0, {(1 << 17) / W_SCALE})")
-        for name in ("current_decay", "voltage_decay"):
+        lo, hi = hw("vth_mant_min"), hw("vth_mant_max")
+        if not lo <= int(self.threshold * WEIGHT_SCALE) <= hi:
+            raise ValueError(f"threshold {self.threshold} out of range [{lo / WEIGHT_SCALE}, {hi / WEIGHT_SCALE}] "
+                             f"(threshold mantissa {lo}..{hi} in units of 1/{WEIGHT_SCALE})")
+        for name, key in (("current_decay", "current_decay"), ("voltage_decay", "voltage_decay")):
             value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {value}")
+            lo, hi = hw(f"{key}_min"), hw(f"{key}_max")
+            if not lo <= round(value * DECAY_UNITY) <= hi:
+                raise ValueError(f"{name} {value} out of range [{lo / DECAY_UNITY:g}, {hi / DECAY_UNITY:g}] "
+                                 f"({key.replace('_', ' ')} {lo}..{hi} in units of 1/{DECAY_UNITY})")
 
     def slayer_params(self) -> dict:
         return {
@@ -60,7 +67,7 @@ class NeuronSpec:
 class LayerSpec:
     """One spiking layer. ``dense``: ``features`` outputs. ``conv``: ``features`` output channels,
     ``kernel``, ``stride``, ``padding``. ``pool``: sum pooling over ``kernel`` x ``kernel`` (stride = kernel
-    unless given), exported as a depthwise conv."""
+    unless given), exported as a depthwise conv. What each kind means in training is its entry in ``KINDS``."""
 
     kind: str
     features: int = 0
@@ -69,9 +76,9 @@ class LayerSpec:
     padding: int = 0
 
     def __post_init__(self) -> None:
-        if self.kind not in LAYER_KINDS:
-            raise ValueError(f"unknown layer kind {self.kind!r}; supported: {', '.join(LAYER_KINDS)}")
-        if self.kind in ("dense", "conv") and self.features <= 0:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown layer kind {self.kind!r}; supported: {', '.join(KINDS)}")
+        if KINDS[self.kind].needs_features and self.features <= 0:
             raise ValueError(f"{self.kind} layer needs features > 0")
         if self.kernel <= 0 or self.stride < 0 or self.padding < 0:
             raise ValueError(f"bad kernel/stride/padding in {self}")
@@ -80,7 +87,65 @@ class LayerSpec:
     def effective_stride(self) -> int:
         if self.stride:
             return self.stride
-        return self.kernel if self.kind == "pool" else 1
+        return self.kernel if KINDS[self.kind].stride_is_kernel else 1
+
+
+def _dense_shape(layer: LayerSpec, index: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    return (layer.features,)
+
+
+def _spatial_shape(layer: LayerSpec, index: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    c, h, w = shape
+    k, s, p = layer.kernel, layer.effective_stride, layer.padding
+    h, w = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+    if h <= 0 or w <= 0:
+        raise ValueError(f"layer {index} ({layer.kind}, kernel {k}) does not fit its input")
+    return (layer.features or c, h, w)
+
+
+def _pool_shape(layer: LayerSpec, index: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    _, h, w = shape
+    k = layer.kernel
+    if layer.padding or layer.effective_stride != k or h % k or w % k:
+        # slayer's Pool pads odd sizes at one end only, which a depthwise conv cannot express
+        raise ValueError(f"layer {index} (pool {k}x{k}) needs stride = kernel, no padding and an input "
+                         f"{h}x{w} divisible by {k}")
+    return _spatial_shape(layer, index, shape)
+
+
+def _dense_block(layer: LayerSpec, in_shape: tuple[int, ...], params: dict, common: dict):
+    return MSGDense(params, int(torch.tensor(in_shape).prod()), layer.features, **common)
+
+
+def _conv_block(layer: LayerSpec, in_shape: tuple[int, ...], params: dict, common: dict):
+    return MSGConv(params, in_shape[0], layer.features, layer.kernel, stride=layer.effective_stride,
+                   padding=layer.padding, **common)
+
+
+def _pool_block(layer: LayerSpec, in_shape: tuple[int, ...], params: dict, common: dict):
+    return MSGPool(params, layer.kernel, stride=layer.effective_stride, padding=layer.padding, **common)
+
+
+@dataclass(frozen=True)
+class LayerKind:
+    """What a layer kind is in training: ``output_shape(spec, index, input shape)`` (ValueError when it does
+    not fit), its slayer block ``build(spec, input shape, neuron params, common block args)``, whether it takes
+    its input flattened (C, H, W order), whether it needs ``features``, and whether its stride defaults to
+    its kernel."""
+
+    output_shape: Callable[[LayerSpec, int, tuple], tuple]
+    build: Callable[[LayerSpec, tuple, dict, dict], torch.nn.Module]
+    flat_input: bool = False
+    needs_features: bool = True
+    stride_is_kernel: bool = False
+
+
+#: layer kind -> how it trains (export: ``export.quantize.QUANTIZERS``; the other concerns: docs/DESIGN.md)
+KINDS: dict[str, LayerKind] = {
+    "dense": LayerKind(_dense_shape, _dense_block, flat_input=True),
+    "conv": LayerKind(_spatial_shape, _conv_block),
+    "pool": LayerKind(_pool_shape, _pool_block, needs_features=False, stride_is_kernel=True),
+}
 
 
 @dataclass(frozen=True)
@@ -100,12 +165,13 @@ class ModelSpec:
             raise ValueError("num_classes must be at least 2")
         if not self.layers:
             raise ValueError("a model needs at least one spiking layer")
-        seen_dense = False
-        for layer in self.layers:
-            if layer.kind == "dense":
-                seen_dense = True
-            elif seen_dense:
-                raise ValueError("conv/pool layers must come before the dense layers")
+        flat = None
+        for i, layer in enumerate(self.layers):
+            if KINDS[layer.kind].flat_input:
+                flat = flat or layer
+            elif flat is not None:
+                raise ValueError(f"layer {i} ({layer.kind}) takes a (C, H, W) input and cannot follow the "
+                                 f"{flat.kind} layer before it, whose output is flat")
         self.layer_shapes()  # raises on sizes that do not fit
 
     @property
@@ -114,26 +180,11 @@ class ModelSpec:
 
     def layer_shapes(self) -> list[tuple[int, ...]]:
         """Output shape of each spiking layer: (C, H, W) for conv/pool, (F,) for dense."""
-        c, h, w = self.input_shape
+        shape: tuple[int, ...] = tuple(self.input_shape)
         shapes: list[tuple[int, ...]] = []
-        flat = None
         for i, layer in enumerate(self.layers):
-            if layer.kind == "dense":
-                flat = layer.features
-                shapes.append((flat,))
-                continue
-            k, s, p = layer.kernel, layer.effective_stride, layer.padding
-            if layer.kind == "pool" and (p or s != k or h % k or w % k):
-                # slayer's Pool pads odd sizes at one end only, which a depthwise conv cannot express
-                raise ValueError(f"layer {i} (pool {k}x{k}) needs stride = kernel, no padding and an input "
-                                 f"{h}x{w} divisible by {k}")
-            h = (h + 2 * p - k) // s + 1
-            w = (w + 2 * p - k) // s + 1
-            if h <= 0 or w <= 0:
-                raise ValueError(f"layer {i} ({layer.kind}, kernel {k}) does not fit its input")
-            if layer.kind == "conv":
-                c = layer.features
-            shapes.append((c, h, w))
+            shape = KINDS[layer.kind].output_shape(layer, i, shape)
+            shapes.append(shape)
         return shapes
 
     def to_dict(self) -> dict:
@@ -199,24 +250,11 @@ class SpikeNet(torch.nn.Module):
         self.spec = spec
         params = spec.neuron.slayer_params()
         blocks = []
-        in_c = spec.input_shape[0]
-        in_features = None
         shapes = spec.layer_shapes()
-        for layer, shape in zip(spec.layers, shapes):
-            common = dict(weight_scale=spec.weight_scale, weight_norm=False, delay_shift=True, surrogate=surrogate)
-            if layer.kind == "conv":
-                blocks.append(MSGConv(params, in_c, layer.features, layer.kernel, stride=layer.effective_stride,
-                                      padding=layer.padding, **common))
-                in_c = layer.features
-            elif layer.kind == "pool":
-                blocks.append(MSGPool(params, layer.kernel, stride=layer.effective_stride, padding=layer.padding,
-                                      **common))
-            else:
-                if in_features is None:
-                    prev = shapes[len(blocks) - 1] if blocks else spec.input_shape
-                    in_features = int(torch.tensor(prev).prod())
-                blocks.append(MSGDense(params, in_features, layer.features, **common))
-                in_features = layer.features
+        common = dict(weight_scale=spec.weight_scale, weight_norm=False, delay_shift=True, surrogate=surrogate)
+        for layer, in_shape in zip(spec.layers, [tuple(spec.input_shape)] + shapes[:-1]):
+            blocks.append(KINDS[layer.kind].build(layer, in_shape, params, common))
+        self.flat_input = [KINDS[layer.kind].flat_input for layer in spec.layers]
         self.blocks = torch.nn.ModuleList(blocks)
         last = blocks[-1].neuron
         n_last = int(torch.tensor(shapes[-1]).prod())
@@ -234,8 +272,8 @@ class SpikeNet(torch.nn.Module):
         if x.dim() != 5 or tuple(x.shape[1:4]) != tuple(self.spec.input_shape):
             raise ValueError(f"expected input (N, {', '.join(map(str, self.spec.input_shape))}, T), got {tuple(x.shape)}")
         spikes = []
-        for layer, block in zip(self.spec.layers, self.blocks):
-            if layer.kind == "dense" and x.dim() == 5:
+        for flat, block in zip(self.flat_input, self.blocks):
+            if flat and x.dim() == 5:
                 x = x.reshape(x.shape[0], -1, x.shape[-1])  # C, H, W order (slayer's Flatten)
             x = block(x)
             spikes.append(x)
@@ -245,9 +283,9 @@ class SpikeNet(torch.nn.Module):
 
 
 def readout_integers(readout: torch.Tensor) -> torch.Tensor:
-    """The readout per step as the chip's integers: W_SCALE * readout, exact for 8-bit weights and binary
-    spikes (every weight is k / 32)."""
-    return torch.round(readout.detach().double() * W_SCALE).to(torch.int64)
+    """The readout per step as the chip's integers: 64 * readout (the weight scale), exact for 8-bit weights
+    and binary spikes (every weight is k / 32)."""
+    return torch.round(readout.detach().double() * WEIGHT_SCALE).to(torch.int64)
 
 
 def decode_integer(readout_int: torch.Tensor, two_weights_int: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,11 @@
 """Masked Surrogate Gradients (MSG) on slayer's Loihi-faithful CUBA neuron.
 
-The forward pass is slayer's, bit for bit: a spike is ``voltage >= threshold + eps`` on the voltage that
-slayer's fixed-point leaky integrator already computed (reset included). Only the backward pass changes:
+The forward pass is slayer's, bit for bit, wherever Lava's 24-bit state does not overflow: a spike is
+``voltage >= threshold + eps`` on the voltage that slayer's fixed-point leaky integrator already computed
+(reset included). Where a current leaves Lava's 24 bits (or a voltage its clamp), slayer's unbounded integer
+state would part from the chip's; there the neuron's current and voltage are recomputed with
+:mod:`spikeship.fixedpoint` (Lava's wrap and clamp), keeping slayer's gradient (see ``MSGNeuron.dynamics``).
+Only the backward pass of the spike changes:
 
     dS/dV ~= g(x) * M / V_th,    x = (V - V_th) / V_th,    M ~ Bernoulli(1 - p) per element,
 
@@ -19,6 +23,9 @@ import torch
 from lava.lib.dl.slayer.block import cuba as cuba_block
 from lava.lib.dl.slayer.neuron import cuba as cuba_neuron
 from lava.lib.dl.slayer.neuron.dynamics import leaky_integrator
+from lava.lib.dl.slayer.utils import quantize
+
+from .. import fixedpoint
 
 SURROGATES = ("piecewise", "arctan", "slayer")
 MASK_FILL = ("zero", "mix")
@@ -134,14 +141,53 @@ class MaskedSpike(torch.autograd.Function):
         return d * grad_spikes, None, None, None, None, None
 
 
+def lava_dynamics(synaptic_input: torch.Tensor, i_decay: int, v_decay: int, vth_mant: int
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Current and voltage (before reset) per step, in Loihi units (int64, time last), of CUBA neurons from
+    zero state, exactly as Lava computes them (:func:`spikeship.fixedpoint.integrate` and ``fire``).
+    ``synaptic_input``: the per-step input in weight units (integers, time last)."""
+    a = synaptic_input.to(torch.int64)
+    u = torch.zeros(a.shape[:-1], dtype=torch.int64, device=a.device)
+    v = torch.zeros_like(u)
+    currents, voltages = [], []
+    for t in range(a.shape[-1]):
+        u, v = fixedpoint.integrate(a[..., t], u, v, i_decay, v_decay)
+        voltages.append(v)
+        _, v = fixedpoint.fire(v, vth_mant)
+        currents.append(u)
+    return torch.stack(currents, -1), torch.stack(voltages, -1)
+
+
 class MSGNeuron(cuba_neuron.Neuron):
-    """slayer's CUBA neuron with the MSG spike derivative. Dynamics and forward are inherited unchanged."""
+    """slayer's CUBA neuron with the MSG spike derivative and Lava's 24-bit state (see the module docstring)."""
 
     def __init__(self, *args, surrogate: SurrogateConfig = SurrogateConfig(), **kwargs):
         super().__init__(*args, **kwargs)
         if self.graded_spike:
             raise ValueError("MSG neurons emit binary spikes (Loihi's LIF is binary); graded_spike must be False")
         self.surrogate = surrogate
+
+    def dynamics(self, input: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """slayer's dynamics; where the state leaves Lava's 24 bits, the values Lava computes instead.
+
+        slayer's states are Loihi's integers divided by ``SLAYER_STATE_SCALE`` (exact in float32 below
+        2**24). When every current and voltage lies in the range Lava keeps as it is, slayer's values are
+        Lava's and are returned unchanged (the common case: one min/max per tensor). Otherwise the layer is
+        recomputed from its input with the fixed-point core (a loop over time in int64 on the input's device)
+        and the result carries slayer's gradient: ``lava + (slayer - slayer.detach())``."""
+        current, voltage = super().dynamics(input)
+        scale = fixedpoint.SLAYER_STATE_SCALE
+        u_min, u_max = (float(x) * scale for x in torch.aminmax(current.detach()))
+        v_min, v_max = (float(x) * scale for x in torch.aminmax(voltage.detach()))
+        if fixedpoint.in_range(u_min, u_max, v_min, v_max) or self.persistent_state:
+            return current, voltage
+        decays = (quantize(self.current_decay).detach(), quantize(self.voltage_decay).detach())
+        if any(d.numel() != 1 for d in decays):
+            raise ValueError("Lava's 24-bit state is reproduced for shared decays only (one per layer)")
+        a = torch.round(input.detach().double() * fixedpoint.WEIGHT_SCALE)
+        u, v = lava_dynamics(a, int(decays[0].item()), int(decays[1].item()), int(self.v_th_mant))
+        return ((u.to(current.dtype) / scale) + (current - current.detach()),
+                (v.to(voltage.dtype) / scale) + (voltage - voltage.detach()))
 
     def spike(self, voltage: torch.Tensor) -> torch.Tensor:
         # Same threshold expression as slayer's cuba.Neuron.spike, so the forward is bit-identical.

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..files import write_bytes
+from .two import TWO_SCALE
 
 HISTORY_FIELDS = ("epoch", "loss", "train_accuracy", "test_accuracy", "test_accuracy_quantized_deploy",
                   "lr", "seconds", "two_weights")
@@ -62,7 +63,7 @@ def plot_curves(path: Path, history: Sequence[dict], title: str) -> None:
 
 def plot_two_weights(path: Path, two_weights: Sequence[float], two_int: Sequence[int],
                      step_accuracy: Sequence[float] | None, title: str) -> None:
-    """TWO weights a_t (float and deployed integers / 64) and the per-step test accuracy."""
+    """TWO weights a_t (float and deployed integers / TWO_SCALE) and the per-step test accuracy."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -73,7 +74,8 @@ def plot_two_weights(path: Path, two_weights: Sequence[float], two_int: Sequence
     ax = fig.subplots()
     width = 0.4
     ax.bar([t - width / 2 for t in steps], two_weights, width, label="a_t (float)")
-    ax.bar([t + width / 2 for t in steps], [q / 64 for q in two_int], width, label="a_int / 64 (deployed)")
+    ax.bar([t + width / 2 for t in steps], [q / TWO_SCALE for q in two_int], width,
+           label=f"a_int / {TWO_SCALE} (deployed)")
     ax.set_xlabel("time step t")
     ax.set_ylabel("TWO weight")
     if step_accuracy is not None:

@@ -22,35 +22,25 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from spikeship.errors import SpikeshipError
 
 
 @dataclass(frozen=True)
 class TonicSet:
-    """One tonic data set: its tonic class, its files per split, and a one-line layout."""
+    """One tonic data set: its tonic class, its files per split, a one-line layout and the check of its
+    files (``check(spec, data_dir, path of the split)`` raises a one-line ``SpikeshipError``)."""
 
     name: str
     tonic_class: str  # also the folder tonic expects under DATA_DIR
     split_paths: tuple[tuple[str, str], ...]  # (split, path under DATA_DIR/<tonic_class>)
     layout: str
+    check: Callable[["TonicSet", object, Path], None]
 
     def split_path(self, split: str) -> str:
         return dict(self.split_paths)[split]
 
-
-TONIC_SETS = {
-    s.name: s
-    for s in (
-        TonicSet("nmnist", "NMNIST", (("train", "Train"), ("test", "Test")),
-                 "DATA_DIR/NMNIST/{Train,Test}/<digit 0-9>/*.bin"),
-        TonicSet("dvsgesture", "DVSGesture",
-                 (("train", "ibmGestureTrain"), ("test", "ibmGestureTest")),
-                 "DATA_DIR/DVSGesture/{ibmGestureTrain,ibmGestureTest}/user<NN>_<lighting>/<label>.npy"),
-        TonicSet("shd", "SHD", (("train", "shd_train.h5"), ("test", "shd_test.h5")),
-                 "DATA_DIR/SHD/{shd_train.h5,shd_test.h5}"),
-    )
-}
 
 _SHD_DATASETS = ("spikes/times", "spikes/units", "labels", "extra/keys", "extra/speaker")
 
@@ -83,9 +73,7 @@ def check_folder(name: str, data_dir, split: str) -> Path:
     if split not in dict(spec.split_paths):
         raise SpikeshipError(f"{name}: split must be one of {sorted(dict(spec.split_paths))}")
     root = resolve_root(spec, data_dir)
-    target = root / spec.tonic_class / spec.split_path(split)
-    checker = {"nmnist": _check_nmnist, "dvsgesture": _check_dvsgesture, "shd": _check_shd}[name]
-    checker(spec, data_dir, target)
+    spec.check(spec, data_dir, root / spec.tonic_class / spec.split_path(split))
     return root
 
 
@@ -132,6 +120,21 @@ def _check_shd(spec: TonicSet, data_dir, path: Path) -> None:
         raise _fail(spec, data_dir, f"{path.name} lacks {', '.join(missing)}")
     if n_labels == 0 or n_times != n_labels:
         raise _fail(spec, data_dir, f"{path.name} holds {n_labels} labels for {n_times} samples")
+
+
+TONIC_SETS = {
+    s.name: s
+    for s in (
+        TonicSet("nmnist", "NMNIST", (("train", "Train"), ("test", "Test")),
+                 "DATA_DIR/NMNIST/{Train,Test}/<digit 0-9>/*.bin", _check_nmnist),
+        TonicSet("dvsgesture", "DVSGesture",
+                 (("train", "ibmGestureTrain"), ("test", "ibmGestureTest")),
+                 "DATA_DIR/DVSGesture/{ibmGestureTrain,ibmGestureTest}/user<NN>_<lighting>/<label>.npy",
+                 _check_dvsgesture),
+        TonicSet("shd", "SHD", (("train", "shd_train.h5"), ("test", "shd_test.h5")),
+                 "DATA_DIR/SHD/{shd_train.h5,shd_test.h5}", _check_shd),
+    )
+}
 
 
 def _offline(tonic_cls):

@@ -18,9 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..hardware import value
+
 DECODES = ("two", "mean")
-#: a_int[t] = round(TWO_SCALE * a_t) at export (docs/DESIGN.md)
-TWO_SCALE = 64
+#: a_int[t] = round(TWO_SCALE * a_t) at export (docs/DESIGN.md); the TWO readout's integer scale
+TWO_SCALE = int(value("two_weight_scale"))
 
 
 @dataclass(frozen=True)

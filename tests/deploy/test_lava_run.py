@@ -4,11 +4,12 @@ import os
 import numpy as np
 import pytest
 
+from spikeship import backends
 from spikeship.deploy.lava_run import run_lava, run_lava_sharded
 from spikeship.errors import SpikeshipError
+from spikeship.export.netx import read_net
 from spikeship.sim import layout
 from spikeship.sim.emulator import emulate
-from spikeship.sim.netfile import read_net
 
 
 def child_pids() -> list[int]:
@@ -51,10 +52,10 @@ def test_lava_equals_the_emulator_on_every_step(case, request):
     lava = run_lava(net, x, record_spikes=True, chunk_samples=4)
     emu = emulate(net, x)
     T = net.time_steps
-    assert lava.steps == layout.lava_steps(9, T, net.num_layers)
+    assert lava.simulated_steps == layout.lava_steps(9, T, net.num_layers)
     for k in range(net.num_layers):
-        assert lava.spikes[k].shape == (9,) + net.layer_shapes[k] + (T,)
-        assert np.array_equal(lava.spikes[k], emu.spikes[k][..., layout.window_taus(k, T)]), f"layer {k}"
+        assert lava.windows[k].shape == (9,) + net.layer_shapes[k] + (T,)
+        assert np.array_equal(lava.windows[k], emu.windows[k]), f"layer {k}"
     assert np.array_equal(lava.counts, emu.counts)
     assert np.array_equal(lava.readout, emu.readout)
     assert np.array_equal(lava.predictions, emu.predictions)
@@ -64,10 +65,11 @@ def test_lava_equals_the_emulator_on_every_step(case, request):
 def test_two_workers_give_what_one_gives(dense_case):
     path, _, inputs, _, _ = dense_case
     x = inputs[:10]
-    one = run_lava_sharded(path, x, workers=1, record_spikes=True)
-    two = run_lava_sharded(path, x, workers=2, record_spikes=True)
+    net = read_net(path)
+    one = backends.run("lava", net, x, backends.RunOptions(workers=1, record_spikes=True))
+    two = backends.run("lava", net, x, backends.RunOptions(workers=2, record_spikes=True))
     assert np.array_equal(one.readout, two.readout) and np.array_equal(one.counts, two.counts)
-    for a, b in zip(one.spikes, two.spikes):
+    for a, b in zip(one.windows, two.windows):
         assert np.array_equal(a, b)
 
 
@@ -75,7 +77,7 @@ def test_not_a_net_file_fails_before_lava_starts(tmp_path):
     p = tmp_path / "model.net"
     p.write_bytes(b"\x89HDF\r\n" + b"\0" * 100)
     with pytest.raises(SpikeshipError, match="not HDF5"):
-        run_lava(p, np.zeros((1, 32, 8)))
+        read_net(p)
 
 
 def test_truncated_file(dense_case, tmp_path):
@@ -83,12 +85,19 @@ def test_truncated_file(dense_case, tmp_path):
     p = tmp_path / "cut.net"
     p.write_bytes(data[: len(data) * 2 // 3])
     with pytest.raises(SpikeshipError):
-        run_lava_sharded(p, np.zeros((1, 32, 8)), workers=2)
+        read_net(p)
 
 
 def test_input_shape_mismatch(conv_case):
     with pytest.raises(SpikeshipError, match="does not match the network input"):
-        run_lava_sharded(conv_case[0], np.zeros((4, 2, 10, 9, 8), np.uint8), workers=2)
+        backends.run("lava", read_net(conv_case[0]), np.zeros((4, 2, 10, 9, 8), np.uint8),
+                     backends.RunOptions(workers=2))
+
+
+def test_the_emulator_device_is_not_for_lava(dense_case):
+    path, _, inputs, _, _ = dense_case
+    with pytest.raises(SpikeshipError, match="Lava's simulator runs on the CPU"):
+        backends.run("lava", read_net(path), inputs[:2], backends.RunOptions(device="cuda"))
 
 
 def test_interrupt_stops_the_network(dense_case):
@@ -98,7 +107,7 @@ def test_interrupt_stops_the_network(dense_case):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_lava(path, inputs[:6], chunk_samples=2, progress=interrupt)
+        run_lava(read_net(path), inputs[:6], chunk_samples=2, progress=interrupt)
 
 
 def test_interrupt_of_a_sharded_run_stops_every_worker(dense_case):
@@ -110,5 +119,5 @@ def test_interrupt_of_a_sharded_run_stops_every_worker(dense_case):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_lava_sharded(path, inputs[:12], workers=2, chunk_samples=2, progress=interrupt)
+        run_lava_sharded(read_net(path), inputs[:12], workers=2, chunk_samples=2, progress=interrupt)
     assert calls  # it was interrupted while the workers were running

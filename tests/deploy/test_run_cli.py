@@ -3,7 +3,7 @@ import json
 import pytest
 
 from spikeship.cli import main
-from spikeship.sim.testnets import make_checkpoint_case
+from nets import make_checkpoint_case
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +47,24 @@ def test_not_a_net_file(tmp_path, capsys):
 
 def test_data_that_does_not_fit_the_network(dense_case, capsys):
     # dense_case takes 2 x 4 x 4 inputs; event-digits frames are 2 x 34 x 34
-    assert main(["run", str(dense_case[0]), "--samples", "2", "--no-progress"]) == 2
+    assert main(["run", str(dense_case[0]), "--dataset", "event-digits", "--samples", "2", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
     assert "does not match the network input" in err and "\n" not in err
+
+
+def test_a_file_that_names_no_data_set_needs_one(dense_case, capsys):
+    assert main(["run", str(dense_case[0]), "--samples", "2", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("spikeship: the .net file's model card names no data set; give --dataset NAME "
+                   "(event-digits, nmnist, dvsgesture, shd)")
+
+
+def test_the_data_set_comes_from_the_model_card(tmp_path, capsys):
+    """A network trained on nmnist is run on nmnist by default, never silently on event-digits (same shape)."""
+    from nets import random_model, random_two_weights, write_net
+
+    model = random_model((2, 34, 34), 10, (("dense", 8),), seed=1)
+    net = write_net(model, random_two_weights(8, 1), tmp_path / "n.net",
+                    model_card={"dataset": "nmnist", "config": {"data_dir": str(tmp_path / "nowhere")}})
+    assert main(["run", str(net), "--samples", "2", "--no-progress"]) == 2
+    assert "nmnist: no such folder in" in capsys.readouterr().err

@@ -7,7 +7,7 @@ import onnx
 import pytest
 import torch
 
-from export_nets import two_for
+from nets import two_for
 from spikeship.cli import main
 from spikeship.export.netx import read_net
 from spikeship.train.checkpoint import save_checkpoint
@@ -32,7 +32,7 @@ def test_export_writes_net_and_onnx(conv_net, tmp_path, capsys):
     assert card["dataset"] == "event-digits" and card["metrics"] == {"test_accuracy": 0.75}
     assert card["config"] == {"epochs": 3, "lr": 0.001} and card["epoch"] == 3 and card["time_steps"] == 8
     assert card["spec"]["layers"][1]["kind"] == "pool"
-    assert nf.net.two_weights.tolist() == [0, 0, 0, 0, 69, 78, 87, 96]
+    assert nf.two_weights.tolist() == [0, 0, 0, 0, 69, 78, 87, 96]
     onnx.checker.check_model(onnx.load(str(onnx_path)))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.net", "model.onnx", "run"]
 
@@ -47,7 +47,7 @@ def test_inspect(conv_net, tmp_path, capsys):
     assert "input (C, H, W) (2, 6, 6), T = 8, 3 classes: c0, c1, c2" in text
     assert "model card: dataset event-digits, epoch 3, test_accuracy 0.75" in text
     lines = text.splitlines()
-    pool = next(l for l in lines if "pool->conv" in l)
+    pool = next(line for line in lines if "pool->conv" in line)
     assert "(3, 6, 6) -> (3, 3, 3)" in pool and "k2x2 s2 p0 g3" in pool and "[64, 64]" in pool
     assert "TWO weights (x64): 0 0 0 0 69 78 87 96" in text
     assert "about 4 of 128 Loihi 1 cores" in text
@@ -68,12 +68,43 @@ def test_bad_checkpoint_is_one_line_exit_2(tmp_path, capsys, content):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]
 
 
+def _broken_checkpoint(tmp_path):
+    """A checkpoint whose stored current decay was edited to 0 (training refuses it; export must too)."""
+    net = SpikeNet(ModelSpec((1, 2, 2), 2, (LayerSpec("dense", 3),)))
+    with torch.no_grad():
+        net.blocks[0].neuron.current_decay.fill_(0.0)
+    return _checkpoint(net, tmp_path / "model.pt", time_steps=4)
+
+
 def test_refused_export_writes_neither_file(tmp_path, capsys):
-    spec = ModelSpec((1, 2, 2), 2, (LayerSpec("dense", 3),), neuron=NeuronSpec(current_decay=0.0))
-    ckpt = _checkpoint(SpikeNet(spec), tmp_path / "model.pt", time_steps=4)
+    ckpt = _broken_checkpoint(tmp_path)
     assert main(["export", str(ckpt), "--out", str(tmp_path / "m.net"), "--onnx", str(tmp_path / "m.onnx")]) == 2
     assert "layer 0 (dense): iDecay 0 outside [1, 4096]" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]
+
+
+def test_an_onnx_path_that_cannot_be_written_leaves_no_net_either(conv_net, tmp_path, capsys):
+    ckpt = _checkpoint(conv_net, tmp_path / "model.pt")
+    (tmp_path / "folder.onnx").mkdir()
+    assert main(["export", str(ckpt), "--out", str(tmp_path / "m.net"), "--onnx", str(tmp_path / "folder.onnx")]) == 2
+    assert capsys.readouterr().err.strip() == f"spikeship: cannot write {tmp_path / 'folder.onnx'}: it is a folder"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.onnx", "model.pt"]
+
+
+def test_inspect_of_a_file_that_fails_the_checks_describes_it_and_exits_2(conv_net, tmp_path, capsys):
+    import h5py
+
+    ckpt = _checkpoint(conv_net, tmp_path / "model.pt")
+    out = tmp_path / "model.net"
+    assert main(["export", str(ckpt), "--out", str(out)]) == 0
+    with h5py.File(out, "a") as f:
+        f["layer/0/neuron/vThMant"][()] = 0
+    capsys.readouterr()
+    assert main(["export", "--inspect", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert "TWO weights (x64)" in captured.out
+    assert captured.err.strip() == (f"spikeship: {out}: fails the checks: layer 0 (conv): vThMant 0 outside "
+                                    "[1, 131071]")
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -7,7 +7,7 @@ import onnx
 import pytest
 import torch
 
-from export_nets import two_for
+from nets import two_for
 from spikeship.export.onnx_export import build_onnx, export_onnx, run_onnx
 from spikeship.export.quantize import quantize_model
 from spikeship.train.model import decode_integer, readout_integers
@@ -99,6 +99,7 @@ def test_float32_exactness_precondition_is_enforced(dense_net):
     q = quantize_model(dense_net, two_for(dense_net, 5))
     huge = np.full((2, 70000), 254, dtype=np.int64)  # 70000 * 254 > 2**24
     layer = dataclasses.replace(q.layers[1], shape=(2,), weight=huge[:, :4])
-    bad = dataclasses.replace(q, layers=(q.layers[0], layer), readout_weight=np.full((2, 70000), 254))
+    bad = dataclasses.replace(q, layers=(q.layers[0], layer),
+                              readout=dataclasses.replace(q.readout, weight=np.full((2, 70000), 254)))
     with pytest.raises(SpikeshipError, match=r"readout: sum of \|weights\| of one neuron is 17780000 >= 2\*\*24"):
         build_onnx(bad)

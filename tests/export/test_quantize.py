@@ -10,7 +10,7 @@ import pytest
 import torch
 from lava.lib.dl import slayer
 
-from export_nets import set_integer_weights, two_for
+from nets import set_integer_weights, two_for
 from spikeship.errors import SpikeshipError
 from spikeship.export.quantize import quantize_layers, quantize_model
 from spikeship.train.msg import MSGDense
@@ -45,7 +45,7 @@ def test_integers_equal_slayers_own_hdf5_export(conv_net, tmp_path):
         for i, layer in enumerate(q.layers):
             g = f[str(i)]
             w = g["weight"][()]
-            if layer.source == "pool":
+            if layer.kind == "pool":
                 assert g["type"][0] == b"pool"
                 w = np.tile(w.reshape(1, 1, *w.shape[-2:]), (layer.input_shape[0], 1, 1, 1))
             else:
@@ -56,30 +56,29 @@ def test_integers_equal_slayers_own_hdf5_export(conv_net, tmp_path):
                 g["neuron/iDecay"][()], g["neuron/vDecay"][()], g["neuron/vThMant"][()],
                 g["neuron/refDelay"][()], bool(g["neuron/gradedSpike"][()]))
             assert tuple(g["shape"][()]) == layer.shape
-            if layer.kind == "conv" and layer.source == "conv":
+            if layer.kind == "conv":
                 assert tuple(g["stride"][()]) == layer.stride and tuple(g["padding"][()]) == layer.padding
                 assert int(g["groups"][()]) == layer.groups
     readout = conv_net.readout.pre_hook_fx(conv_net.readout.weight, descale=True).detach()
-    assert np.array_equal(q.readout_weight, readout.reshape(readout.shape[:2]).numpy().astype(np.int64))
+    assert np.array_equal(q.readout.weight, readout.reshape(readout.shape[:2]).numpy().astype(np.int64))
 
 
 def test_pool_becomes_depthwise_conv(conv_net):
     q = quantize_model(conv_net, two_for(conv_net))
     pool = q.layers[1]
-    assert (pool.kind, pool.source, pool.groups, pool.kernel, pool.stride, pool.padding) == (
-        "conv", "pool", 3, (2, 2), (2, 2), (0, 0))
+    assert (pool.kind, pool.groups, pool.kernel, pool.stride, pool.padding) == ("pool", 3, (2, 2), (2, 2), (0, 0))
     assert pool.weight.shape == (3, 1, 2, 2) and pool.weight.dtype == np.int64 and np.all(pool.weight == 64)
     assert (pool.input_shape, pool.shape) == ((3, 6, 6), (3, 3, 3))
 
 
 def test_shapes_and_geometry(conv_net):
     q = quantize_model(conv_net, two_for(conv_net))
-    assert [l.kind for l in q.layers] == ["conv", "conv", "conv", "dense"]
+    assert [l.kind for l in q.layers] == ["conv", "pool", "conv", "dense"]
     assert [l.shape for l in q.layers] == [(3, 6, 6), (3, 3, 3), (4, 2, 2), (5,)]
     assert [l.input_shape for l in q.layers] == [(2, 6, 6), (3, 6, 6), (3, 3, 3), (16,)]
     assert q.layers[2].stride == (2, 2) and q.layers[2].padding == (1, 1)
     assert q.layers[3].weight.shape == (5, 16)
-    assert q.readout_weight.shape == (3, 5)
+    assert q.readout.weight.shape == (3, 5) and q.readout.input_shape == (5,) and q.readout.neuron is None
     assert all(l.bias is None and not l.has_delay and l.delay_shift for l in q.layers)
 
 
@@ -98,7 +97,7 @@ def test_weight_norm_is_read_not_removed():
     with torch.no_grad():
         block(torch.zeros(1, 6, 2))
         block.synapse.weight_v.copy_(torch.randint(-20, 21, block.synapse.weight_v.shape).float() / 32)
-    (layer,) = quantize_layers([block], (6,))
+    (layer,) = quantize_layers([block], ["dense"], (6,))
     assert hasattr(block.synapse, "weight_g") and hasattr(block.synapse, "weight_v")  # still normalised
     assert block.synapse.weight_norm_enabled
     expected = torch._weight_norm(block.synapse.weight_v, block.synapse.weight_g, 0)
@@ -106,12 +105,10 @@ def test_weight_norm_is_read_not_removed():
     assert np.array_equal(layer.weight, expected.astype(np.int64))
 
 
-def test_unsupported_block_is_refused_naming_the_supported_ones(dense_net):
-    dense_net.blocks[1] = slayer.block.cuba.Recurrent(NeuronSpec().slayer_params(), 6, 4)
-    with pytest.raises(SpikeshipError, match=r"layer 1: block type Recurrent cannot be exported to netx; "
-                                             r"supported: slayer.block.cuba.Dense, slayer.block.cuba.Conv, "
-                                             r"slayer.block.cuba.Pool"):
-        quantize_model(dense_net, two_for(dense_net, 5))
+def test_a_kind_without_a_quantizer_is_refused_naming_the_supported_ones(dense_net):
+    with pytest.raises(SpikeshipError, match=r"layer 1: layer kind 'sparse' has no quantizer; "
+                                             r"known: dense, conv, pool"):
+        quantize_layers(dense_net.blocks, ["dense", "sparse"], (2, 3, 3))
 
 
 def test_per_neuron_decays_are_refused():
@@ -120,4 +117,4 @@ def test_per_neuron_decays_are_refused():
     with torch.no_grad():
         block(torch.zeros(1, 4, 2))
     with pytest.raises(SpikeshipError, match=r"layer 0 \(dense\): per-neuron current decay"):
-        quantize_layers([block], (4,))
+        quantize_layers([block], ["dense"], (4,))

@@ -9,12 +9,13 @@ import pytest
 import torch
 from lava.lib.dl import slayer
 
-from export_nets import set_integer_weights, two_for
+from nets import set_integer_weights, two_for
 from spikeship.errors import SpikeshipError
-from spikeship.export.netx import LAYER_WRITERS, write_net
+from spikeship.export.netx import check, write_net
 from spikeship.export.quantize import quantize_model
 from spikeship.export import validate
-from spikeship.export.validate import LOIHI1, LoihiLimits, check_net, estimate_resources, worst_case_input
+from spikeship.energy import worst_case_input
+from spikeship.export.validate import LOIHI1, LoihiLimits, estimate_resources
 from spikeship.train.model import LayerSpec, ModelSpec, NeuronSpec, SpikeNet
 
 
@@ -26,6 +27,10 @@ def _replace_layer(q, i, **changes):
 
 def _replace_neuron(q, i, **changes):
     return _replace_layer(q, i, neuron=dataclasses.replace(q.layers[i].neuron, **changes))
+
+
+def _replace_readout(q, **changes):
+    return dataclasses.replace(q, readout=dataclasses.replace(q.readout, **changes))
 
 
 def _set_weight(q, i, index, value):
@@ -57,7 +62,7 @@ CASES = {
     "bias": (lambda q: _replace_layer(q, 3, bias=np.zeros(5)), r"layer 3 \(dense\): has a bias"),
     "axonal delay": (lambda q: _replace_layer(q, 0, has_delay=True), r"layer 0 \(conv\): axonal delays"),
     "no delay_shift": (lambda q: _replace_layer(q, 1, delay_shift=False), r"layer 1 \(pool\): delay_shift is off"),
-    "unsupported kind": (lambda q: _replace_layer(q, 1, kind="pool"), r"layer 1 \(pool\): layer type 'pool' cannot be built by netx; supported: dense, conv"),
+    "unsupported kind": (lambda q: _replace_layer(q, 1, kind="sparse"), r"layer 1 \(sparse\): layer kind 'sparse' has no netx form; known: dense, conv, pool"),
     "graded spikes": (lambda q: _replace_neuron(q, 2, graded_spike=True), r"layer 2 \(conv\): graded spikes"),
     "neuron type": (lambda q: _replace_neuron(q, 0, type="SDNN"), r"layer 0 \(conv\): neuron type 'SDNN'"),
     "iDecay above 4096": (lambda q: _replace_neuron(q, 0, i_decay=4097), r"layer 0 \(conv\): iDecay 4097 outside \[1, 4096\]"),
@@ -66,9 +71,9 @@ CASES = {
     "vThMant 18 bits": (lambda q: _replace_neuron(q, 1, vth_mant=1 << 17), r"vThMant 131072 outside \[1, 131071\]"),
     "refDelay": (lambda q: _replace_neuron(q, 0, ref_delay=2), r"layer 0 \(conv\): refDelay 2"),
     "shape mismatch": (lambda q: _replace_layer(q, 3, shape=(6,)), r"layer 3 \(dense\): weight \(5, 16\) and output \(6,\) do not match"),
-    "readout odd weight": (lambda q: dataclasses.replace(q, readout_weight=q.readout_weight + 1), r"readout: weight -?\d+ is not a multiple of 2"),
-    "readout bias": (lambda q: dataclasses.replace(q, readout_bias=np.zeros(3)), r"readout: has a bias"),
-    "readout shape": (lambda q: dataclasses.replace(q, readout_weight=q.readout_weight[:, :4]), r"readout: weight \(3, 4\) does not take the last layer's 5 outputs"),
+    "readout odd weight": (lambda q: _replace_readout(q, weight=q.readout.weight + 1), r"readout: weight -?\d+ is not a multiple of 2"),
+    "readout bias": (lambda q: _replace_readout(q, bias=np.zeros(3)), r"readout: has a bias"),
+    "readout shape": (lambda q: _replace_readout(q, weight=q.readout.weight[:, :4]), r"readout: weight \(3, 4\) does not take the last layer's 5 outputs"),
     "TWO during pipeline fill": (lambda q: dataclasses.replace(q, two_weights=np.r_[5, q.two_weights[1:]]), r"readout: the TWO weights of the first 4 steps \(pipeline fill\) must be zero"),
     "TWO not integer": (lambda q: dataclasses.replace(q, two_weights=q.two_weights.astype(float)), r"readout: TWO weights must be a non-empty integer vector"),
 }
@@ -96,11 +101,11 @@ def test_bias_from_a_slayer_norm_is_refused(dense_net, tmp_path):
     check_refused(q, tmp_path, r"layer 1 \(dense\): has a bias")
 
 
-def test_current_decay_zero_is_refused(tmp_path):
-    """iDecay 0 cannot be expressed: netx writes du = iDecay - 1 into a 12-bit unsigned register."""
-    spec = ModelSpec((1, 2, 2), 2, (LayerSpec("dense", 3),), neuron=NeuronSpec(current_decay=0.0))
-    net = set_integer_weights(SpikeNet(spec))
-    check_refused(quantize_model(net, two_for(net, 4)), tmp_path, r"layer 0 \(dense\): iDecay 0 outside \[1, 4096\]")
+def test_current_decay_zero_is_refused(conv_net, tmp_path):
+    """iDecay 0 cannot be expressed: netx writes du = iDecay - 1 into a 12-bit unsigned register (training
+    refuses it too: tests/train/test_model.py)."""
+    q = _replace_neuron(quantize_model(conv_net, two_for(conv_net)), 3, i_decay=0)
+    check_refused(q, tmp_path, r"layer 3 \(dense\): iDecay 0 outside \[1, 4096\]")
 
 
 def test_fan_in_above_4096_axons_is_refused(tmp_path):
@@ -129,7 +134,7 @@ def test_neurons_per_core_with_tighter_limits(conv_net, tmp_path):
     # layer 0: 3*6*6 = 108 neurons -> 7 cores; 27 -> 2; 16 -> 1; 5 -> 1: 11 cores > 8
     assert [r.cores for r in estimate_resources(q, limits)] == [7, 2, 1, 1]
     check_refused(q, tmp_path, r"network needs 11 cores, 1 chip\(s\) hold 8 \(largest: layer 0 \(conv\), 108 neurons", limits)
-    assert len(check_net(q, tuple(LAYER_WRITERS), dataclasses.replace(limits, chips=2))) == 4
+    assert len(check(q, dataclasses.replace(limits, chips=2))) == 4
 
 
 def test_synaptic_memory_counts_cores(tmp_path):
@@ -150,7 +155,7 @@ def test_per_step_input_above_int16_is_refused(tmp_path):
         q = quantize_model(net, two_for(net, 4))
         assert worst_case_input(q.layers[0]) == (0, n_in * 254)
         if ok:
-            check_net(q, tuple(LAYER_WRITERS))
+            check(q)
         else:
             check_refused(q, tmp_path, r"layer 0 \(dense\): worst-case per-step input 33020 outside int16 \[-32768, 32767\] \(sum of the positive weights")
 
@@ -199,7 +204,7 @@ def test_all_zero_dense_weights_are_refused(conv_net, tmp_path):
     q = quantize_model(conv_net, two_for(conv_net))
     check_refused(_replace_layer(q, 3, weight=np.zeros_like(q.layers[3].weight)), tmp_path,
              r"^layer 3 \(dense\): all weights are zero \(netx and Lava's Dense cannot load such a layer\)$")
-    check_refused(dataclasses.replace(q, readout_weight=np.zeros_like(q.readout_weight)), tmp_path,
+    check_refused(_replace_readout(q, weight=np.zeros_like(q.readout.weight)), tmp_path,
              r"^readout: all weights are zero")
 
 
@@ -213,19 +218,19 @@ def test_dense_weights_lava_would_change_are_refused(conv_net, tmp_path, corner,
     check_refused(q, tmp_path, rf"^layer 3 \(dense\): no weight is positive and the most negative, {lo}, is a power "
                           rf"of two: Lava's Dense \(inhibitory sign mode, magnitudes up to 255\) would make it "
                           rf"{lava}, slayer keeps {lo}$")
-    readout = -np.abs(q.readout_weight) - 2
+    readout = -np.abs(q.readout.weight) - 2
     readout[0, :2] = corner
-    check_refused(dataclasses.replace(quantize_model(conv_net, two_for(conv_net)), readout_weight=readout), tmp_path,
+    check_refused(_replace_readout(quantize_model(conv_net, two_for(conv_net)), weight=readout), tmp_path,
              rf"^readout: no weight is positive and the most negative, {lo}, is a power of two: .* would make it ")
 
 
 def test_what_lava_holds_exactly_is_accepted(conv_net):
     q = quantize_model(conv_net, two_for(conv_net))
-    check_net(_all_negative_dense(q, (-254, -2)), tuple(LAYER_WRITERS))  # not a power of two
-    check_net(_set_weight(_all_negative_dense(q, (-256, -2)), 3, (1, 1), 2), tuple(LAYER_WRITERS))  # mixed sign
+    check(_all_negative_dense(q, (-254, -2)))  # not a power of two
+    check(_set_weight(_all_negative_dense(q, (-256, -2)), 3, (1, 1), 2))  # mixed sign
     conv = -np.abs(q.layers[0].weight) - 2  # Lava's Conv applies weights as they are: all negative is fine
     conv[0, 0, 0, 0] = -256
-    check_net(_replace_layer(q, 0, weight=conv), tuple(LAYER_WRITERS))
+    check(_replace_layer(q, 0, weight=conv))
 
 
 def _lava_dense_effective(w: np.ndarray) -> np.ndarray:
@@ -255,7 +260,7 @@ def test_refused_exactly_when_lavas_dense_changes_a_weight():
             continue
         lava = _lava_dense_effective(w)
         try:
-            validate._check_lava_dense("x", w)
+            validate.check_lava_dense("x", w)
         except SpikeshipError as e:
             refused += 1
             assert f"would make it {int(lava[w == w.min()][0])}, " in str(e)

@@ -7,9 +7,7 @@ def test_windows_follow_the_pipeline_delay():
     T = 8
     assert layout.layer_window(0, 0, T) == (1, 9)
     assert layout.layer_window(2, 3, T) == (2 * 8 + 3 + 1, 2 * 8 + 3 + 1 + 8)
-    assert layout.window_taus(3, T) == slice(3, 11)
     assert layout.lava_steps(5, T, 3) == 43
-    assert layout.isolated_steps(T, 3) == 11
 
 
 def test_readout_steps_map_global_steps_to_sample_and_t():
@@ -24,13 +22,20 @@ def test_readout_steps_map_global_steps_to_sample_and_t():
         assert layout.readout_step(layout.readout_done_step(j, T), T) == (j, T - 1)
 
 
-def test_slayer_view_is_the_one_step_shift():
-    s = np.arange(2 * 11).reshape(2, 11)
-    y = layout.slayer_view(s, 8)
-    assert y.shape == (2, 8)
-    assert (y[:, 0] == 0).all()
-    assert np.array_equal(y[:, 1:], s[:, :7])
-    assert np.array_equal(layout.isolated_from_slayer(y), s[:, :7])
+def test_slayer_view_is_the_one_step_shift_of_the_window():
+    T = 8
+    s = np.arange(1, 2 * 11 + 1).reshape(2, 11)  # a canonical s_k over tau in [0, 11)
+    for k in (0, 2, 7, 9):
+        s_k = s.copy()
+        s_k[:, :k] = 0  # a layer receives nothing before tau = k
+        window = s_k[:, k:k + T] if k + T <= 11 else np.pad(s_k[:, k:], ((0, 0), (0, k + T - 11)))
+        y = layout.slayer_view(window, k)
+        assert y.shape == (2, T)
+        assert (y[:, 0] == 0).all()
+        assert np.array_equal(y[:, 1:], s_k[:, :T - 1]), k  # y_k[t] = s_k[t - 1]
+        back = layout.window_from_slayer(y, k)
+        assert np.array_equal(back[:, :max(0, T - 1 - k)], window[:, :max(0, T - 1 - k)])
+        assert (back[:, max(0, T - 1 - k):] == 0).all()
 
 
 def test_chw_whc_round_trip():

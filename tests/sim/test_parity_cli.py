@@ -5,7 +5,7 @@ import h5py
 import pytest
 
 from spikeship.cli import main
-from spikeship.sim.testnets import make_checkpoint_case
+from nets import make_checkpoint_case
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import torch
 from spikeship.energy import (
     CoreLimits,
     LoihiOpEnergy,
-    SynapseGeometry,
     ac_energy_pj,
+    check_geometry,
     active_updates,
     ann_macs,
     conv_output_size,
@@ -24,13 +24,31 @@ from spikeship.energy import (
     synapse_count,
     synaptic_operations,
 )
+from spikeship.network import Layer, Neuron
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def synapse_layer(kind, in_shape, out_shape, kernel=1, stride=1, padding=0, dilation=1, groups=1):
+    """A layer record with the given geometry (zero weights of the implied shape) for the counting functions."""
+    kernel, stride, padding, dilation = map(_pair, (kernel, stride, padding, dilation))
+    if kind == "dense":
+        weight = np.zeros((out_shape[0], int(np.prod(in_shape))), np.int64)
+        in_shape = (int(np.prod(in_shape)),)
+    else:
+        weight = np.zeros((out_shape[0], in_shape[0] // groups, *kernel), np.int64)
+    return Layer(kind=kind, index=0, input_shape=tuple(in_shape), shape=tuple(out_shape), weight=weight,
+                 neuron=Neuron(1, 0, 1), kernel=kernel, stride=stride, padding=padding, dilation=dilation,
+                 groups=groups)
 
 
 def conv_geometry(c_in=4, h=7, w=6, c_out=6, k=(3, 2), s=(2, 1), p=(1, 1), d=(1, 1), groups=2):
     h_out = conv_output_size(h, k[0], s[0], p[0], d[0])
     w_out = conv_output_size(w, k[1], s[1], p[1], d[1])
-    return SynapseGeometry("conv", (c_in, h, w), (c_out, h_out, w_out), kernel=k, stride=s, padding=p,
-                           dilation=d, groups=groups)
+    return synapse_layer("conv", (c_in, h, w), (c_out, h_out, w_out), kernel=k, stride=s, padding=p,
+                         dilation=d, groups=groups)
 
 
 def random_spikes(shape, steps, seed=0, rate=0.3):
@@ -41,8 +59,8 @@ def random_spikes(shape, steps, seed=0, rate=0.3):
 def brute_force_synapses(g):
     """Every (output neuron, kernel tap, input channel of its group) whose tap lands inside the input: one
     synapse from that input neuron. Returns the list of (input index, output index) pairs."""
-    c_in, h, w = g.in_shape
-    c_out, h_out, w_out = g.out_shape
+    c_in, h, w = g.input_shape
+    c_out, h_out, w_out = g.shape
     per_group_in, per_group_out = c_in // g.groups, c_out // g.groups
     pairs = []
     for co, oy, ox in itertools.product(range(c_out), range(h_out), range(w_out)):
@@ -65,7 +83,7 @@ GEOMETRIES = [
 
 @pytest.mark.parametrize("g", GEOMETRIES)
 def test_conv_synops_equal_brute_force_and_ones_kernel(g):
-    spikes = random_spikes((3, *g.in_shape), steps=5, seed=1)
+    spikes = random_spikes((3, *g.input_shape), steps=5, seed=1)
     synops = synaptic_operations(g, spikes)
 
     # 1) brute force: loop over every synapse, add the presynaptic neuron's spike count
@@ -76,11 +94,11 @@ def test_conv_synops_equal_brute_force_and_ones_kernel(g):
     assert synops.tolist() == brute.tolist()
 
     # 2) spikes convolved with an all-ones kernel of the layer's shape (torch, a different code path), summed
-    ones = torch.ones(g.out_shape[0], g.in_shape[0] // g.groups, *g.kernel, dtype=torch.float64)
+    ones = torch.ones(g.shape[0], g.input_shape[0] // g.groups, *g.kernel, dtype=torch.float64)
     x = torch.from_numpy(counts.astype(np.float64))
     conv = torch.nn.functional.conv2d(x, ones, stride=g.stride, padding=g.padding, dilation=g.dilation,
                                       groups=g.groups)
-    assert tuple(conv.shape[1:]) == g.out_shape
+    assert tuple(conv.shape[1:]) == g.shape
     assert synops.tolist() == conv.sum(dim=(1, 2, 3)).round().long().tolist()
     assert synops.min() > 0
 
@@ -88,8 +106,8 @@ def test_conv_synops_equal_brute_force_and_ones_kernel(g):
 @pytest.mark.parametrize("g", GEOMETRIES)
 def test_fan_in_fan_out_and_synapse_count_match_connection_list(g):
     pairs = brute_force_synapses(g)
-    out_deg = np.zeros(g.in_shape, dtype=np.int64)
-    in_deg = np.zeros(g.out_shape, dtype=np.int64)
+    out_deg = np.zeros(g.input_shape, dtype=np.int64)
+    in_deg = np.zeros(g.shape, dtype=np.int64)
     for src, dst in pairs:
         out_deg[src] += 1
         in_deg[dst] += 1
@@ -100,7 +118,7 @@ def test_fan_in_fan_out_and_synapse_count_match_connection_list(g):
 
 def test_conv_fan_out_borders_by_hand():
     # 1 channel 4x4, 3x3 kernel, stride 1, padding 1 -> 4x4; two output channels.
-    g = SynapseGeometry("conv", (1, 4, 4), (2, 4, 4), kernel=3, stride=1, padding=1)
+    g = synapse_layer("conv", (1, 4, 4), (2, 4, 4), kernel=3, stride=1, padding=1)
     # along one axis, positions 0..3 are read by 2, 3, 3, 2 outputs
     axis = np.array([2, 3, 3, 2])
     assert np.array_equal(fan_out_map(g)[0], 2 * np.outer(axis, axis))
@@ -112,7 +130,7 @@ def test_conv_fan_out_borders_by_hand():
 
 
 def test_dense_synops_are_spikes_in_times_fan_out():
-    g = SynapseGeometry("dense", (2, 3, 3), (7,))  # flattening a conv output
+    g = synapse_layer("dense", (2, 3, 3), (7,))  # flattening a conv output
     spikes = random_spikes((4, 2, 3, 3), steps=6, seed=2)
     expected = spikes.reshape(4, -1).sum(1) * 7
     assert synaptic_operations(g, spikes).tolist() == expected.tolist()
@@ -121,17 +139,17 @@ def test_dense_synops_are_spikes_in_times_fan_out():
 
 def test_ann_macs_exact():
     g = conv_geometry()  # 4x7x6 -> 6 x 4 x 7 (k 3x2, s 2x1, p 1x1), groups 2
-    assert g.out_shape == (6, 4, 7)
+    assert g.shape == (6, 4, 7)
     assert ann_macs(g) == (4 * 7) * 6 * (4 // 2) * 3 * 2 == 2016
     # padded taps count for the ANN, not as synapses
     assert synapse_count(g) < ann_macs(g)
-    pool = SynapseGeometry("conv", (8, 16, 16), (8, 8, 8), kernel=2, stride=2, groups=8)
+    pool = synapse_layer("conv", (8, 16, 16), (8, 8, 8), kernel=2, stride=2, groups=8)
     assert ann_macs(pool) == 8 * 8 * 8 * 1 * 4 == synapse_count(pool)
-    assert ann_macs(SynapseGeometry("dense", (100,), (10,))) == 1000
+    assert ann_macs(synapse_layer("dense", (100,), (10,))) == 1000
 
 
 def test_received_input_and_active_updates_by_hand():
-    g = SynapseGeometry("conv", (1, 3, 3), (1, 3, 3), kernel=1)  # one-to-one
+    g = synapse_layer("conv", (1, 3, 3), (1, 3, 3), kernel=1)  # one-to-one
     spikes_in = np.zeros((1, 1, 3, 3, 4), dtype=np.uint8)
     spikes_in[0, 0, 0, 0, 0] = 1  # neuron (0,0) receives at step 0
     spikes_in[0, 0, 1, 1, 3] = 1  # neuron (1,1) receives at step 3
@@ -144,13 +162,13 @@ def test_received_input_and_active_updates_by_hand():
     assert active_updates(g, spikes_in, spikes_out).tolist() == [4]
 
     # 3x3 kernel, padding 1 on 3x3: an input spike at the centre reaches all 9 outputs, a corner one 4
-    g3 = SynapseGeometry("conv", (1, 3, 3), (1, 3, 3), kernel=3, padding=1)
+    g3 = synapse_layer("conv", (1, 3, 3), (1, 3, 3), kernel=3, padding=1)
     spikes_in = np.zeros((2, 1, 3, 3, 2), dtype=np.uint8)
     spikes_in[0, 0, 1, 1, 0] = 1
     spikes_in[1, 0, 0, 0, 1] = 1
     assert active_updates(g3, spikes_in, np.zeros_like(spikes_in)).tolist() == [9, 4]
 
-    dense = SynapseGeometry("dense", (2,), (3,))
+    dense = synapse_layer("dense", (2,), (3,))
     d_in = np.array([[[1, 0, 0], [1, 0, 1]]], dtype=np.uint8)  # (1, 2, T=3): input at steps 0 and 2
     d_out = np.zeros((1, 3, 3), dtype=np.uint8)
     d_out[0, 1, 1] = 1
@@ -158,7 +176,7 @@ def test_received_input_and_active_updates_by_hand():
 
 
 def test_count_layer_readout_and_shapes():
-    g = SynapseGeometry("dense", (5,), (2,))
+    g = synapse_layer("dense", (5,), (2,))
     spikes_in = random_spikes((3, 5), steps=4, seed=3)
     c = count_layer("readout", g, spikes_in, None)
     assert not c.spiking and c.spikes_out.tolist() == [0, 0, 0]
@@ -169,10 +187,12 @@ def test_count_layer_readout_and_shapes():
 
 
 def test_geometry_rejects_inconsistent_shapes():
-    with pytest.raises(ValueError, match="does not match its geometry"):
-        SynapseGeometry("conv", (1, 5, 5), (1, 4, 4), kernel=3)
-    with pytest.raises(ValueError, match="groups"):
-        SynapseGeometry("conv", (3, 5, 5), (4, 3, 3), kernel=3, groups=2)
+    with pytest.raises(ValueError, match=r"output \(1, 4, 4\) do not match the geometry \(expected .* -> \(1, 3, 3\)"):
+        check_geometry(synapse_layer("conv", (1, 5, 5), (1, 4, 4), kernel=3))
+    check_geometry(synapse_layer("conv", (1, 5, 5), (1, 3, 3), kernel=3))
+    dense = synapse_layer("dense", (4,), (3,))
+    with pytest.raises(ValueError, match=r"weight \(3, 4\) and output \(3,\) do not match the geometry \(expected \(3, 5\)"):
+        check_geometry(Layer(**{**dense.__dict__, "input_shape": (5,)}))
 
 
 def test_energy_arithmetic_on_a_hand_example():
@@ -189,13 +209,13 @@ def test_energy_arithmetic_on_a_hand_example():
 def test_cores_needed_and_limits():
     limits = CoreLimits(neurons_per_core=1024, synapse_bytes_per_core=128 * 1024, fan_in_axons_per_core=4096,
                         cores_per_chip=128)
-    small = cores_needed(SynapseGeometry("dense", (100,), (2000,)), limits)
+    small = cores_needed(synapse_layer("dense", (100,), (2000,)), limits)
     assert (small.cores, small.by_neurons, small.by_synapse_memory, small.exceeded) == (2, 2, 2, ())
     assert small.synapse_bytes == 200_000
-    wide = cores_needed(SynapseGeometry("dense", (5000,), (10,)), limits)
+    wide = cores_needed(synapse_layer("dense", (5000,), (10,)), limits)
     assert wide.max_fan_in == 5000 and wide.exceeded == ("fan-in 5000 > 4096 axons per core",)
     assert wide.by_synapse_memory == 1  # 50,000 bytes
-    huge = cores_needed(SynapseGeometry("dense", (4000,), (4000,)), limits)
+    huge = cores_needed(synapse_layer("dense", (4000,), (4000,)), limits)
     assert huge.cores == 123  # 16,000,000 bytes / 131,072
-    too_many = cores_needed(SynapseGeometry("dense", (4096,), (8192,)), limits)
+    too_many = cores_needed(synapse_layer("dense", (4096,), (8192,)), limits)
     assert too_many.cores == 256 and too_many.exceeded == ("256 cores > 128 per chip",)

@@ -7,7 +7,8 @@ from tonic_files import forbid_downloads, write_dvsgesture_npy, write_nmnist_bin
 
 from spikeship.errors import SpikeshipError
 from spikeship.train import data
-from spikeship.train.data import DATASET_NAMES, frame_events, load_dataset
+from spikeship.train.data import frame_events, load_dataset
+from spikeship.train.datasets import DATASETS
 from spikeship.train.event_digits import EVENT_DTYPE
 
 
@@ -143,7 +144,7 @@ def test_augment_events_shifts_the_whole_sample_and_jitters_time():
 
 
 def test_unknown_name_and_bad_arguments_are_one_line():
-    with pytest.raises(SpikeshipError, match="known: " + ", ".join(DATASET_NAMES)):
+    with pytest.raises(SpikeshipError, match="known: " + ", ".join(DATASETS)):
         load_dataset("mnist")
     with pytest.raises(SpikeshipError, match="takes no --data-dir"):
         load_dataset("event-digits", data_dir="/tmp")
@@ -160,12 +161,28 @@ def test_missing_folder_through_the_interface(tmp_path, name, no_network):
     assert no_network == []
 
 
-def test_shared_cli_flags_make_a_config():
+def test_shared_cli_flags(capsys):
     import argparse
 
     parser = argparse.ArgumentParser()
-    data.add_data_arguments(parser)
-    parser.add_argument("--seed", type=int, default=3)
-    args = parser.parse_args(["--dataset", "shd", "--data-dir", "/d", "--time-steps", "8"])
-    cfg = data.data_config_from_args(args, split="test", augment=True)
-    assert cfg == data.DataConfig("shd", "/d", 8, "test", True, 3, 0, 1, None, None)
+    data.add_data_arguments(parser, default=None)
+    args = parser.parse_args(["--dataset", "shd", "--data-dir", "/d", "--sensor-downsample", "2"])
+    assert (args.dataset, args.data_dir, args.sensor_downsample) == ("shd", "/d", 2)
+    assert parser.parse_args([]).dataset is None and parser.parse_args([]).sensor_downsample is None
+
+
+class _Net:
+    """What ``run_data`` reads of a network: its model card."""
+
+    def __init__(self, card):
+        self.model_card = card
+        self.dataset = card.get("dataset")
+
+
+def test_runs_take_the_data_set_and_folder_the_model_card_names():
+    trained = _Net({"dataset": "nmnist", "config": {"data_dir": "/data", "sensor_downsample": 2}})
+    assert data.run_data(trained, None, None, None) == ("nmnist", "/data", 2)
+    assert data.run_data(trained, None, "/other", 1) == ("nmnist", "/other", 1)
+    assert data.run_data(trained, "event-digits", None, None) == ("event-digits", None, 1)  # not nmnist's folder
+    with pytest.raises(SpikeshipError, match="names no data set; give --dataset NAME"):
+        data.run_data(_Net({}), None, None, None)

@@ -1,7 +1,9 @@
-"""Small seeded networks and inputs for tests and benchmarks of the run/parity stages.
+"""Small seeded networks and inputs for the tests (and benchmarks, which put this folder on their path).
 
-A random ``SpikeNet`` (train.model) with integer TWO weights, written to a ``.net`` file by the exporter
-(``export.quantize`` + ``export.netx``), plus random binary input spikes. Deterministic per seed.
+* ``random_model``/``make_case``: a random ``SpikeNet`` with integer TWO weights, written to a ``.net`` file by
+  the exporter (``export.quantize`` + ``export.netx``), plus random binary input spikes. Deterministic per seed.
+* ``set_integer_weights``, ``conv_pool_dense_spec``, ``dense_spec_tiny``, ``two_for``: tiny real SpikeNets with
+  varied 8-bit weights (every weight an even integer / 64 before the hook), for the export tests.
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from spikeship.train.model import LayerSpec, ModelSpec, NeuronSpec, SpikeNet
+
 DENSE_LAYERS = (("dense", 48), ("dense", 32), ("dense", 24))
 CONV_LAYERS = (("conv", 6, 3, 1), ("pool", 2), ("conv", 8, 3, 0), ("dense", 24))
 
 
 def _layer(entry):
-    from ..train.model import LayerSpec
-
     kind = entry[0]
     if kind == "dense":
         return LayerSpec("dense", entry[1])
@@ -29,8 +31,6 @@ def _layer(entry):
 def random_model(input_shape, num_classes: int, layers, *, seed: int = 0, weight_scale: float = 3.0,
                  threshold: float = 1.0):
     """A ``SpikeNet`` with seeded random weights, scaled so that every layer spikes."""
-    from ..train.model import ModelSpec, NeuronSpec, SpikeNet
-
     spec = ModelSpec(tuple(input_shape), num_classes, tuple(_layer(e) for e in layers),
                      NeuronSpec(threshold=threshold), weight_scale=weight_scale)
     torch.manual_seed(seed)
@@ -55,13 +55,13 @@ def random_spikes(num: int, input_shape, time_steps: int, *, rate: float = 0.3, 
     return (rng.random((num,) + tuple(input_shape) + (time_steps,)) < rate).astype(np.uint8)
 
 
-def write_net(model, two_weights_int: np.ndarray, path, *, class_names=None) -> Path:
+def write_net(model, two_weights_int: np.ndarray, path, *, class_names=(), model_card=None) -> Path:
     """Quantize ``model`` and write its ``.net`` file with the exporter (``export.netx.write_net``)."""
-    from ..export.netx import write_net as export_net
-    from ..export.quantize import quantize_model
+    from spikeship.export.netx import write_net as export_net
+    from spikeship.export.quantize import quantize_model
 
-    qnet = quantize_model(model, np.asarray(two_weights_int, dtype=np.int64))
-    export_net(qnet, path, class_names=tuple(class_names or ()))
+    export_net(quantize_model(model, np.asarray(two_weights_int, dtype=np.int64), class_names=class_names,
+                              model_card=model_card), path)
     return Path(path)
 
 
@@ -85,8 +85,8 @@ def make_case(name: str, folder, *, time_steps: int = 8, samples: int = 20, clas
 
 def make_checkpoint_case(folder, *, time_steps: int = 8, hidden=(32, 16), seed: int = 0):
     """A random dense model for event-digits saved as a training checkpoint and exported: ``(ckpt, net)``."""
-    from ..train.checkpoint import save_checkpoint
-    from ..train.data import load_dataset
+    from spikeship.train.checkpoint import save_checkpoint
+    from spikeship.train.data import load_dataset
 
     folder = Path(folder)
     ds = load_dataset("event-digits", None, time_steps, "test", max_samples=1)
@@ -97,8 +97,36 @@ def make_checkpoint_case(folder, *, time_steps: int = 8, hidden=(32, 16), seed: 
     ckpt = save_checkpoint(folder / "model.pt", spec=model.spec, state_dict=model.state_dict(), two_weights=two,
                            dataset="event-digits", data_dir=None, time_steps=time_steps,
                            class_names=ds.class_names)
-    from ..export.netx import write_net as export_net
-    from ..export.quantize import quantize_model
-
-    export_net(quantize_model(model, two), folder / "model.net", class_names=ds.class_names)
+    write_net(model, two, folder / "model.net", class_names=ds.class_names,
+              model_card={"dataset": "event-digits", "time_steps": time_steps})
     return ckpt, folder / "model.net"
+
+
+def set_integer_weights(net: SpikeNet, seed: int = 0, low: int = -40, high: int = 40) -> SpikeNet:
+    """Give every trainable synapse random even integer weights in [2*low, 2*high] (units of 1/64)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        synapses = [b.synapse for b in net.blocks if type(b).__name__ != "MSGPool"] + [net.readout]
+        for s in synapses:
+            s.weight.copy_(torch.randint(low, high + 1, s.weight.shape, generator=g).float() * 2 / 64)
+    return net
+
+
+def conv_pool_dense_spec() -> ModelSpec:
+    return ModelSpec(
+        input_shape=(2, 6, 6),
+        num_classes=3,
+        layers=(LayerSpec("conv", 3, kernel=3, padding=1), LayerSpec("pool", kernel=2),
+                LayerSpec("conv", 4, kernel=3, stride=2, padding=1), LayerSpec("dense", 5)),
+        neuron=NeuronSpec(threshold=1.25, current_decay=0.25, voltage_decay=0.03),
+    )
+
+
+def dense_spec_tiny() -> ModelSpec:
+    return ModelSpec(input_shape=(2, 3, 3), num_classes=2, layers=(LayerSpec("dense", 6), LayerSpec("dense", 4)))
+
+
+def two_for(net: SpikeNet, time_steps: int = 8) -> np.ndarray:
+    """Float TWO weights (sum T) with distinct values so quantization is visible."""
+    a = np.linspace(0.5, 1.5, time_steps)
+    return a * time_steps / a.sum()
