@@ -74,8 +74,11 @@ class LayerSpec:
     kernel: int = 1
     stride: int = 0
     padding: int = 0
+    neuron: NeuronSpec | None = None  # this layer's neuron; None: the model's
 
     def __post_init__(self) -> None:
+        if isinstance(self.neuron, dict):  # from TOML or a checkpoint's dict
+            object.__setattr__(self, "neuron", NeuronSpec(**self.neuron))
         if self.kind not in KINDS:
             raise ValueError(f"unknown layer kind {self.kind!r}; supported: {', '.join(KINDS)}")
         if KINDS[self.kind].needs_features and self.features <= 0:
@@ -187,8 +190,16 @@ class ModelSpec:
             shapes.append(shape)
         return shapes
 
+    def neuron_of(self, layer: LayerSpec) -> NeuronSpec:
+        """The neuron of ``layer``: its own, or the model's."""
+        return layer.neuron or self.neuron
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        for layer in d["layers"]:
+            if layer["neuron"] is None:
+                del layer["neuron"]  # the same dict as before per-layer neurons existed
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelSpec":
@@ -220,7 +231,8 @@ def conv_spec(input_shape: tuple[int, int, int], num_classes: int, channels: tup
 
 
 def spec_from_toml(path: str | Path, input_shape: tuple[int, int, int], num_classes: int) -> ModelSpec:
-    """Read ``[[layer]]`` tables (kind, features, kernel, stride, padding) and an optional ``[neuron]``."""
+    """Read ``[[layer]]`` tables (kind, features, kernel, stride, padding, and an optional per-layer
+    ``[layer.neuron]``) and an optional ``[neuron]`` for the layers without their own."""
     try:
         with open(path, "rb") as f:
             d = tomllib.load(f)
@@ -248,11 +260,11 @@ class SpikeNet(torch.nn.Module):
     def __init__(self, spec: ModelSpec, surrogate: SurrogateConfig = SurrogateConfig()):
         super().__init__()
         self.spec = spec
-        params = spec.neuron.slayer_params()
         blocks = []
         shapes = spec.layer_shapes()
         common = dict(weight_scale=spec.weight_scale, weight_norm=False, delay_shift=True, surrogate=surrogate)
         for layer, in_shape in zip(spec.layers, [tuple(spec.input_shape)] + shapes[:-1]):
+            params = spec.neuron_of(layer).slayer_params()
             blocks.append(KINDS[layer.kind].build(layer, in_shape, params, common))
         self.flat_input = [KINDS[layer.kind].flat_input for layer in spec.layers]
         self.blocks = torch.nn.ModuleList(blocks)

@@ -210,3 +210,19 @@ def test_resume_needs_training_state(tmp_path):
                     epoch=1)  # a model-only checkpoint
     with pytest.raises(SpikeshipError, match="no training state to resume from"):
         train(_cfg(tmp_path, epochs=2, resume=True), data=data)
+
+
+def test_a_layer_may_have_its_own_neuron(tmp_path):
+    """[layer.neuron] in the TOML config: that layer's slayer neuron uses it; the others the model's."""
+    from spikeship.train.model import ModelSpec, NeuronSpec, SpikeNet, spec_from_toml
+
+    (tmp_path / "net.toml").write_text('[neuron]\nthreshold = 1.5\n[[layer]]\nkind = "dense"\nfeatures = 4\n'
+                                       '[layer.neuron]\nthreshold = 0.5\ncurrent_decay = 0.5\n'
+                                       '[[layer]]\nkind = "dense"\nfeatures = 3\n')
+    spec = spec_from_toml(tmp_path / "net.toml", (1, 2, 2), 2)
+    assert spec.neuron_of(spec.layers[0]) == NeuronSpec(threshold=0.5, current_decay=0.5)
+    assert spec.neuron_of(spec.layers[1]) == NeuronSpec(threshold=1.5)
+    assert ModelSpec.from_dict(spec.to_dict()) == spec
+    net = SpikeNet(spec)
+    assert (net.blocks[0].neuron.v_th_mant, net.blocks[1].neuron.v_th_mant) == (32, 96)
+    assert float(net.blocks[0].neuron.current_decay) == 2048
