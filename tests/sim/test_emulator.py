@@ -23,7 +23,7 @@ def slayer_windows(model, inputs, num_layers):
     return [y.numpy()[..., k + 1:k + 1 + T].astype(np.uint8) for k, y in enumerate(ys)]
 
 
-@pytest.mark.parametrize("engine", ["numba", "torch"])
+@pytest.mark.parametrize("engine", ["cpu", "cpu-scatter", "cpu-product", "numba", "torch"])
 @pytest.mark.parametrize("case", ["dense_case", "conv_case"])
 def test_emulator_equals_slayer_on_every_step_of_every_window(case, engine, request):
     path, model, inputs, labels, two = request.getfixturevalue(case)
