@@ -90,25 +90,29 @@ class Synapse:
 
 #: measured costs by synapse (its ``key``): what :func:`calibrate` found, for every later engine in the process
 _COSTS: dict[tuple, tuple[float, float]] = {}
-#: calibration inputs: this fraction of the inputs spike (random), about this many multiply-accumulates
-CALIBRATION_ACTIVITY, CALIBRATION_MACS = 0.2, 16_000_000
+#: calibration: random inputs, this fraction spiking, over enough rows for about this many multiply-accumulates
+#: (at least a window's worth: a product's cost per row falls with the rows it is given)
+CALIBRATION_ACTIVITY, CALIBRATION_MACS, CALIBRATION_ROWS = 0.2, 32_000_000, (16, 64)
 
 
 def calibrate(syn: Synapse, in_shape: tuple[int, ...], macs_per_row: int) -> None:
-    """Measure ``syn``'s two methods on random spikes (best of three, in CPU time): seconds per input spike
-    scattered and per row multiplied. Only the choice of method depends on it, never a result."""
+    """Measure ``syn``'s two methods on random spikes (best of three, in CPU time of this thread: what other
+    processes take does not count): seconds per input spike scattered and per row multiplied. Measured once per
+    synapse shape in a process. Only the choice of method depends on it, never a result."""
     if syn.key in _COSTS:
         syn.scatter_s, syn.product_s = _COSTS[syn.key]
         return
     import time
 
-    rows = int(np.clip(CALIBRATION_MACS // max(1, macs_per_row), 2, 64))
-    s = (np.random.default_rng(0).random((1, rows) + in_shape) < CALIBRATION_ACTIVITY).astype(np.uint8)
+    rows = int(np.clip(CALIBRATION_MACS // max(1, macs_per_row), *CALIBRATION_ROWS))
+    size = rows * int(np.prod(in_shape))
+    random_bytes = np.frombuffer(np.random.default_rng(0).bytes(size), np.uint8)
+    s = (random_bytes < 256 * CALIBRATION_ACTIVITY).astype(np.uint8).reshape((1, rows) + in_shape)
     spikes = max(1, int(s.sum()))
-    out = np.zeros((1, rows) + syn.out_shape, syn.dtype)
+    out = np.empty((1, rows) + syn.out_shape, syn.dtype)
     steps = np.ones(1, bool)
 
-    def best(f) -> float:  # CPU time of this thread: what the method costs, not what other processes took
+    def best(f) -> float:
         times = []
         for _ in range(3):
             t0 = time.thread_time()

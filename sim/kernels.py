@@ -49,25 +49,33 @@ if AVAILABLE:
     for _function in fixedpoint.FUNCTIONS:  # callable from jitted code, unchanged for Python callers
         register_jitable(_function)
 
+    #: neurons whose state a :func:`cuba_window` pass keeps at once (16 bytes each: well within L2)
+    NEURON_BLOCK = 2048
+
     @numba.njit(cache=True, nogil=True)
     def cuba_window(a, i_decay, v_decay, vth, spikes, counts):
         """The CUBA neuron over a window from zero state: ``a`` ``(T, B, N)`` synaptic input (floats holding
         exact integers, or integers), writes ``spikes`` ``(T, B, N)`` uint8 and ``counts`` ``(T, B)`` (spikes
-        of each sample at each step)."""
+        of each sample at each step). Blocks of neurons go through all steps at a time, so their state stays
+        in the cache."""
         n_t, n_b, n_n = a.shape
-        u = np.zeros(n_n, np.int64)
-        v = np.zeros(n_n, np.int64)
+        u = np.zeros(NEURON_BLOCK, np.int64)
+        v = np.zeros(NEURON_BLOCK, np.int64)
+        counts[:] = 0
         for b in range(n_b):
-            u[:] = 0
-            v[:] = 0
-            for t in range(n_t):
-                for n in range(n_n):
-                    s, u[n], v[n] = fixedpoint.cuba_step(np.int64(a[t, b, n]), u[n], v[n], i_decay, v_decay, vth)
-                    spikes[t, b, n] = s
-                c = 0
-                for n in range(n_n):
-                    c += spikes[t, b, n]
-                counts[t, b] = c
+            for lo in range(0, n_n, NEURON_BLOCK):
+                m = min(NEURON_BLOCK, n_n - lo)
+                u[:] = 0
+                v[:] = 0
+                for t in range(n_t):
+                    a_t, s_t = a[t, b, lo:lo + m], spikes[t, b, lo:lo + m]
+                    for n in range(m):
+                        s, u[n], v[n] = fixedpoint.cuba_step(np.int64(a_t[n]), u[n], v[n], i_decay, v_decay, vth)
+                        s_t[n] = s
+                    c = 0
+                    for n in range(m):
+                        c += s_t[n]
+                    counts[t, b] += c
 
     # Indices below are unsigned: numba then skips the negative-index wraparound, which keeps the innermost
     # loops vectorised. The scatter kernels first list the inputs that spiked without a branch per input (a

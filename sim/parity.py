@@ -211,8 +211,9 @@ class ParityRun:
 def check_parity(net: Network, model, inputs: np.ndarray, labels: np.ndarray | None = None, *,
                  against: tuple[str, ...] = ("lava",), options: RunOptions = RunOptions(),
                  reference: RunResult | None = None) -> ParityRun:
-    """Run PyTorch, the emulator (unless its ``reference`` result is given, with windows) and each backend
-    named in ``against`` on ``inputs`` ``(N, C, H, W, T)``, and compare."""
+    """Run PyTorch, the emulator (unless its ``reference`` result is given, with windows; on
+    ``options.device``) and each other backend named in ``against`` (on the CPU) on ``inputs`` ``(N, C, H, W,
+    T)``, and compare."""
     from dataclasses import replace
 
     check_compatible(model, net)
@@ -221,7 +222,8 @@ def check_parity(net: Network, model, inputs: np.ndarray, labels: np.ndarray | N
     if reference is None or reference.windows is None:
         reference = backends.run(REFERENCE, net, x, replace(recording, progress=None))
     py = pytorch_run(model, net, x)
-    runs = {name: backends.run(name, net, x, recording) for name in against if name != REFERENCE}
+    others = replace(recording, device="cpu")  # ``options.device`` is where the emulator runs
+    runs = {name: backends.run(name, net, x, others) for name in against if name != REFERENCE}
     return ParityRun(result=compare(net, reference, runs, py, labels), pytorch=py, runs={REFERENCE: reference, **runs})
 
 
@@ -288,6 +290,7 @@ class ParityConfig:
             raise SpikeshipError(f"--samples must be positive, got {self.samples}")
         if self.workers <= 0:
             raise SpikeshipError(f"--workers must be positive, got {self.workers}")
+        backends.check_device(self.device, REFERENCE)  # the device is the emulator's; the others run on the CPU
         for path, suffix, flag in ((self.out, ".json", "--out"), (self.plot, ".png", "--plot")):
             if path is not None and not str(path).endswith(suffix):
                 raise SpikeshipError(f"{flag} {path}: expected a {suffix} file name")

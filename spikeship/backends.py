@@ -42,6 +42,7 @@ class RunOptions:
             raise SpikeshipError(f"--workers must be at least 1, not {self.workers}")
         if self.chunk_samples < 1:
             raise SpikeshipError("chunk size must be positive")
+        check_device(self.device)
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,11 +81,13 @@ class RunResult:
 
 @dataclass(frozen=True)
 class Backend:
-    """One runtime: ``target`` is ``"module:function"``; ``needs`` names what must be installed for it."""
+    """One runtime: ``target`` is ``"module:function"``; ``needs`` names what must be installed for it;
+    ``devices``: where it can run."""
 
     target: str
     help: str
     needs: str = ""
+    devices: tuple[str, ...] = ("cpu",)
 
     def load(self, name: str) -> Callable:
         module, function = self.target.split(":")
@@ -96,10 +99,25 @@ class Backend:
 
 
 BACKENDS: dict[str, Backend] = {
-    "emulator": Backend("spikeship.sim.emulator:run", "the bit-exact batched integer emulator (--device cpu or cuda)"),
+    "emulator": Backend("spikeship.sim.emulator:run", "the bit-exact batched integer emulator (--device cpu or cuda)",
+                        devices=("cpu", "cuda")),
     "lava": Backend("spikeship.deploy.lava_run:run", "Lava's fixed-point CPU simulator (Loihi2SimCfg fixed_pt)",
                     needs="lava-nc and lava-dl"),
 }
+
+
+def check_device(device: str, backend: str | None = None) -> None:
+    """A one-line error unless ``device`` exists here (and ``backend``, if given, runs there): before any work."""
+    if device not in ("cpu", "cuda"):
+        raise SpikeshipError(f"unknown device {device!r}; choose cpu or cuda")
+    if backend is not None and backend in BACKENDS and device not in BACKENDS[backend].devices:
+        raise SpikeshipError(f"the {backend} backend runs on {' or '.join(BACKENDS[backend].devices)}, "
+                             f"not --device {device} (that is for the emulator)")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SpikeshipError("--device cuda: no CUDA device is available here (use --device cpu)")
 
 
 def run(backend: str, net: Network, inputs, options: RunOptions = RunOptions()) -> RunResult:
