@@ -15,18 +15,20 @@ Networks: ``dense`` 2312-128-64-10 and ``conv`` 8c3-pool2-16c3p1-pool2-64-10 on 
 frames (2x34x34, T = 16; seeded random weights scaled as in bench_lava.py), and ``dvs128``: 16c3p1-pool2-
 32c3p1-pool2-64c3p1-pool2-256-11 on 2x128x128 (DVS Gesture's sensor), T = 16, with random binary inputs at
 ``--input-rate`` and random weights scaled layer by layer (bisection) until each layer fires at the rate
-given by ``--rates`` (default: what the trained event-digits conv network fires, see docs/BENCHMARKS.md).
-Then the per-step choice: the conv network on sparse and on dense random inputs with ``cpu`` and its two
+given by ``--rates`` (default: what the trained event-digits conv network fires, see docs/BENCHMARKS.md);
+``--net FILE`` adds an exported network on event-digits (e.g. a trained one). Then the per-step choice: the conv network on sparse and on dense random inputs with ``cpu`` and its two
 forced methods, and which method ``cpu`` chose for how many steps of each layer.
 
-Wall-clock figures are the best of ``--rounds`` rounds, the engines taking turns in each round (the machine
-is shared: ratios within a run are the robust figures).
+Wall-clock figures are the best of ``--rounds`` rounds, the engines taking turns in each round; beside them
+the CPU time per sample (all threads), which other processes on a shared machine do not inflate. Ratios
+within a run are the robust figures; the load average is printed at the start and the end.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import tempfile
 import time
@@ -40,8 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"
 ENGINES = (("numba", 1), ("cpu", 1), ("cpu", None), ("cpu-scatter", None), ("cpu-product", None), ("torch", None))
 DVS_LAYERS = (("conv", 16, 3, 1), ("pool", 2), ("conv", 32, 3, 1), ("pool", 2), ("conv", 64, 3, 1), ("pool", 2),
               ("dense", 256))
-#: per-layer firing rates of the trained event-digits conv network (docs/BENCHMARKS.md), by layer kind
-DEFAULT_RATES = "conv=0.2,pool=0.3,dense=0.15"
+#: per-layer firing rates of the trained event-digits conv network (docs/BENCHMARKS.md: `spikeship train --arch
+#: conv`, 92.2% test accuracy; conv 3.8% and 4.6%, pool 14.2% and 13.7%, dense 33.7% of the neurons per step)
+DEFAULT_RATES = "conv=0.04,pool=0.14,dense=0.34"
 
 
 def main() -> None:
@@ -53,14 +56,16 @@ def main() -> None:
     ap.add_argument("--dvs-samples", type=int, default=16, help="samples of the dvs128 network")
     ap.add_argument("--input-rate", type=float, default=0.05, help="dvs128 input: fraction of pixels spiking")
     ap.add_argument("--rates", default=DEFAULT_RATES, help="dvs128 target firing rate per layer kind")
+    ap.add_argument("--net", default=None, help="also an exported .net file, on event-digits test frames")
     ap.add_argument("--no-choice", action="store_true", help="skip the sparse/dense per-step choice section")
     args = ap.parse_args()
 
     from spikeship.sim.emulator import available_threads
 
     threads = available_threads()
-    print(f"threads: {threads} (cores this process may use, at most OMP_NUM_THREADS); torch {torch.__version__}")
-    names = args.nets.split(",")
+    print(f"threads: {threads} (cores this process may use, at most OMP_NUM_THREADS); torch {torch.__version__}; "
+          f"load average {os.getloadavg()[0]:.1f}")
+    names = args.nets.split(",") + (["file"] if args.net else [])
     lava_samples = [int(v) for v in args.lava_samples.split(",")] + [0] * len(names)
     rows = []
     for name, n_lava in zip(names, lava_samples):
@@ -69,18 +74,20 @@ def main() -> None:
         rows.append((name, net, bench_network(net, x, n_lava, args.rounds)))
     if not args.no_choice and "conv" in names:
         bench_choice(args.rounds)
-    gflops = gemm_gflops(threads)
-    print(f"\nlarge square float32 GEMM (torch, 2048^2, {threads} threads): {gflops:.0f} GFLOP/s")
-    print("\nnetwork | MACs/sample (T + L steps) | arithmetic limit | engine: samples/s (x numba, x limit)")
-    for name, net, result in rows:
+    gflops, per_core = gemm_gflops(threads)
+    print(f"\nlarge square float32 GEMM (torch, 2048^2): {gflops:.0f} GFLOP/s on {threads} threads (wall), "
+          f"{per_core:.0f} GFLOP/s per CPU-second on one thread; load average {os.getloadavg()[0]:.1f}")
+    print("\nsummary: MACs per sample over T + L steps; the arithmetic limit (GEMM FLOP/s / 2 MACs) in samples/s on "
+          "all threads (wall) and per CPU-second; each engine: samples/s, x numba, and how far below the limit "
+          "(wall; CPU time)")
+    for name, net, (result, cpu) in rows:
         macs = macs_per_sample(net)
-        limit = gflops * 1e9 / (2 * macs)
-        best = max(v for k, v in result.items() if k != "lava")
-        cells = ", ".join(f"{k}: {v:,.0f} ({v / result['numba']:.1f}x, 1/{limit / v:.1f})" for k, v in result.items()
-                          if k != "lava")
-        lava = f"; lava {result['lava']:.2f} samples/s" if "lava" in result else ""
-        print(f"{name} | {macs / 1e6:.1f} M | {limit:,.0f} samples/s | {cells}{lava}; best engine within "
-              f"{limit / best:.1f}x of the limit")
+        limit, limit_cpu = gflops * 1e9 / (2 * macs), per_core * 1e9 / (2 * macs)
+        cells = "; ".join(f"{k} {v:,.1f} ({v / result['numba']:.1f}x, {limit / v:.1f}x; {limit_cpu * cpu[k]:.1f}x)"
+                          for k, v in result.items() if k != "lava")
+        lava = f"; lava {result['lava']:.2f}" if "lava" in result else ""
+        print(f"  {name}: {macs / 1e6:.1f} M MACs; limit {limit:,.0f} samples/s ({limit_cpu:,.0f} per CPU-second); "
+              f"{cells}{lava}")
 
 
 # ------------------------------------------------------------------------------------------------ networks
@@ -94,6 +101,10 @@ def build(name: str, args):
     from spikeship.train.data import load_samples
 
     T = 16
+    if name == "file":
+        net = read_net(args.net)
+        x = load_samples("event-digits", None, "test", net.time_steps, None).inputs
+        return net, x, f"{args.net} on the event-digits test split, {len(x)} samples, T = {net.time_steps}"
     if name in ("dense", "conv"):
         x = load_samples("event-digits", None, "test", T, None).inputs
         layers = ((("dense", 128), ("dense", 64)) if name == "dense"
@@ -170,9 +181,10 @@ def macs_per_sample(net) -> int:
 
 
 def _timed(f):
-    start = time.perf_counter()
+    """``(wall seconds, CPU seconds of the process, all threads, result)``."""
+    wall, cpu = time.perf_counter(), time.process_time()
     out = f()
-    return time.perf_counter() - start, out
+    return time.perf_counter() - wall, time.process_time() - cpu, out
 
 
 def bench_network(net, x, n_lava: int, rounds: int) -> dict:
@@ -180,21 +192,24 @@ def bench_network(net, x, n_lava: int, rounds: int) -> dict:
 
     n = len(x)
     best: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     reference = None
     for _ in range(rounds):
         for engine, threads in ENGINES:
             key = f"{engine}/{threads or 'all'}"
-            wall, res = _timed(lambda: emulate(net, x, record_spikes=False, engine=engine, threads=threads))
+            wall, used, res = _timed(lambda: emulate(net, x, record_spikes=False, engine=engine, threads=threads))
             if reference is None:
                 reference = res
             assert np.array_equal(res.counts, reference.counts) and np.array_equal(res.readout, reference.readout), key
             best[key] = min(best.get(key, float("inf")), wall)
-    result = {"numba": n / best["numba/1"]}
-    result.update({k: n / v for k, v in best.items() if k != "numba/1"})
+            cpu[key] = min(cpu.get(key, float("inf")), used)
+    result = {("numba" if k == "numba/1" else k): n / v for k, v in best.items()}
+    per_sample = {("numba" if k == "numba/1" else k): v / n for k, v in cpu.items()}
     print(f"emulator, {n} samples, spikes counted (not recorded), best of {rounds} (every engine: the same counts "
           f"and TWO accumulators):")
-    for k, v in result.items():
-        print(f"  {k:<18} {v:10,.1f} samples/s   {v / result['numba']:6.1f}x numba")
+    for (k, v), key in zip(result.items(), best):
+        print(f"  {k:<18} {v:10,.1f} samples/s   {v / result['numba']:6.1f}x numba   "
+              f"CPU {1e3 * cpu[key] / n:8.2f} ms per sample ({cpu['numba/1'] / cpu[key]:5.1f}x less than numba)")
     if n_lava:
         from spikeship.deploy.lava_run import run_lava
 
@@ -208,7 +223,7 @@ def bench_network(net, x, n_lava: int, rounds: int) -> dict:
         print(f"  lava (streaming, compile included, {n_lava} samples; every spike and accumulator equal to the "
               f"emulator's): {result['lava']:.2f} samples/s -> cpu/all is "
               f"{result['cpu/all'] / result['lava']:,.0f}x Lava")
-    return result
+    return result, per_sample
 
 
 def bench_choice(rounds: int) -> None:
@@ -225,8 +240,9 @@ def bench_choice(rounds: int) -> None:
         best: dict[str, float] = {}
         for _ in range(rounds):
             for engine in ("cpu", "cpu-scatter", "cpu-product"):
-                wall, _res = _timed(lambda: emulate(net, xs, record_spikes=False, engine=engine))
+                wall, used, _res = _timed(lambda: emulate(net, xs, record_spikes=False, engine=engine))
                 best[engine] = min(best.get(engine, float("inf")), wall)
+                best[engine + " (CPU s)"] = min(best.get(engine + " (CPU s)", float("inf")), used)
         engine = engines.CpuEngine(net)
         src = engine.feed(xs[:8])
         chosen = []
@@ -235,20 +251,28 @@ def bench_choice(rounds: int) -> None:
             plan = engine._plan(engine.synapses[k], src[1], b)
             chosen.append(f"{net.layers[k].kind} {int(plan.sum())}/{len(plan)}")
             src, _ = engine.layer(k, src)
-        print(f"  {label} input ({rate:.0%}): " + ", ".join(f"{k} {len(xs) / v:,.0f}" for k, v in best.items())
-              + f" samples/s; steps multiplied (of 16) per layer: {', '.join(chosen)}")
+        print(f"  {label} input ({rate:.0%}): samples/s " + ", ".join(f"{k} {len(xs) / v:,.0f}" for k, v in best.items()
+                                                                     if "CPU" not in k)
+              + "; samples per CPU-second " + ", ".join(f"{k.split()[0]} {len(xs) / v:,.0f}" for k, v in best.items()
+                                                        if "CPU" in k)
+              + f"; steps multiplied (of 16) per layer: {', '.join(chosen)}")
 
 
-def gemm_gflops(threads: int) -> float:
-    torch.set_num_threads(threads)
+def gemm_gflops(threads: int) -> tuple[float, float]:
+    """GFLOP/s of a 2048^2 float32 GEMM: on ``threads`` threads (wall), and per CPU-second on one thread."""
     a, b = torch.rand(2048, 2048), torch.rand(2048, 2048)
-    a @ b
-    best = float("inf")
-    for _ in range(10):
-        start = time.perf_counter()
+    flop = 2 * 2048 ** 3
+    figures = []
+    for n, clock in ((threads, time.perf_counter), (1, time.thread_time)):
+        torch.set_num_threads(n)
         a @ b
-        best = min(best, time.perf_counter() - start)
-    return 2 * 2048 ** 3 / best / 1e9
+        best = float("inf")
+        for _ in range(10):
+            start = clock()
+            a @ b
+            best = min(best, clock() - start)
+        figures.append(flop / best / 1e9)
+    return figures[0], figures[1]
 
 
 if __name__ == "__main__":

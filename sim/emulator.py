@@ -40,7 +40,7 @@ from ..backends import RunOptions, RunResult, check_inputs
 from ..errors import SpikeshipError
 from ..network import Network
 from . import kernels
-from .engines import OPS, CpuEngine, NumbaEngine, ProductEngine, ScatterEngine
+from .engines import OPS, CpuEngine, NumbaEngine, ProductEngine, ScatterEngine, torch_single_threaded
 from .torch_engine import TorchEngine
 
 __all__ = ["OPS", "ENGINES", "emulate", "run", "available_threads"]
@@ -69,19 +69,6 @@ def available_threads() -> int:
     return max(1, n)
 
 
-@contextlib.contextmanager
-def _torch_single_threaded():
-    """torch's intra-op threads set to one while the emulator's own threads run; restored afterwards."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _chunk_samples(engine, net: Network, n: int, threads: int, batch_size: int | None) -> int:
     """Samples per chunk: what fits the engine's working-memory budget, at most ``batch_size``, and small
     enough that every thread gets some."""
@@ -101,9 +88,16 @@ def emulate(net: Network, inputs, *, record_spikes: bool = True, batch_size: int
     ``threads``: for the CPU engines, default :func:`available_threads`."""
     start_time = time.perf_counter()
     x = check_inputs(net, inputs)
-    run = ENGINES[_engine(engine, device)](net, device)
     if threads is not None and threads < 1:
         raise SpikeshipError(f"threads must be at least 1, not {threads}")
+    engine_class = ENGINES[_engine(engine, device)]
+    # CPU engines run torch single-threaded (their own threads do the parallel work), set-up included
+    with torch_single_threaded() if engine_class.threaded else contextlib.nullcontext():
+        return _emulate(net, x, engine_class(net, device), record_spikes, batch_size, threads, progress, start_time)
+
+
+def _emulate(net: Network, x: np.ndarray, run, record_spikes: bool, batch_size: int | None, threads: int | None,
+             progress: Callable[[int], None] | None, start_time: float) -> RunResult:
     threads = (threads or available_threads()) if run.threaded else 1
     n, T, L = x.shape[0], net.time_steps, net.num_layers
     windows = [np.zeros((n,) + s + (T,), np.uint8) for s in net.layer_shapes] if record_spikes else None
@@ -123,19 +117,17 @@ def emulate(net: Network, inputs, *, record_spikes: bool = True, batch_size: int
         return hi - lo
 
     bounds = [(lo, min(n, lo + chunk)) for lo in range(0, n, chunk)]
-    cpu_torch = contextlib.nullcontext() if isinstance(run, TorchEngine) else _torch_single_threaded()
-    with cpu_torch:
-        if threads == 1 or len(bounds) == 1:
-            for lo, hi in bounds:
-                done = work(lo, hi)
+    if threads == 1 or len(bounds) == 1:
+        for lo, hi in bounds:
+            done = work(lo, hi)
+            if progress is not None:
+                progress(done)
+    else:
+        with ThreadPoolExecutor(max_workers=min(threads, len(bounds)), thread_name_prefix="emulator") as pool:
+            for future in as_completed([pool.submit(work, lo, hi) for lo, hi in bounds]):
+                done = future.result()
                 if progress is not None:
                     progress(done)
-        else:
-            with ThreadPoolExecutor(max_workers=min(threads, len(bounds)), thread_name_prefix="emulator") as pool:
-                for future in as_completed([pool.submit(work, lo, hi) for lo, hi in bounds]):
-                    done = future.result()
-                    if progress is not None:
-                        progress(done)
     readout = (readout_steps * np.asarray(net.two_weights, dtype=np.int64).reshape(1, 1, -1)).sum(-1)
     return RunResult(backend="emulator", windows=None if windows is None else tuple(windows), counts=counts,
                      readout=readout, readout_steps=readout_steps, simulated_steps=n * L * T,

@@ -24,6 +24,7 @@ always applies to networks that export accepts.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass
 from typing import Callable
@@ -42,6 +43,20 @@ OPS = {"dense": "dense", "conv": "conv", "pool": "conv"}
 #: row): the cost of one event-driven weight addition in dense multiply-accumulates, calibrated with
 #: bench/bench_emulator.py --crossover (about 5-10 on the machines measured; see docs/BENCHMARKS.md)
 SCATTER_COST = 8.0
+
+
+@contextlib.contextmanager
+def torch_single_threaded():
+    """torch's intra-op threads set to one (the CPU engines run their own threads; a torch thread pool started
+    here would outlive the run, and Lava forks later), restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def op_name(layer: Layer) -> str:
@@ -102,6 +117,12 @@ def calibrate(syn: Synapse, in_shape: tuple[int, ...], macs_per_row: int) -> Non
     if syn.key in _COSTS:
         syn.scatter_s, syn.product_s = _COSTS[syn.key]
         return
+    with torch_single_threaded():  # as the engine runs it (else other threads spinning inflate the time)
+        _measure(syn, in_shape, macs_per_row)
+    _COSTS[syn.key] = (syn.scatter_s, syn.product_s)
+
+
+def _measure(syn: Synapse, in_shape: tuple[int, ...], macs_per_row: int) -> None:
     import time
 
     rows = int(np.clip(CALIBRATION_MACS // max(1, macs_per_row), *CALIBRATION_ROWS))
@@ -122,7 +143,6 @@ def calibrate(syn: Synapse, in_shape: tuple[int, ...], macs_per_row: int) -> Non
 
     syn.scatter_s = best(lambda: syn.scatter(s, steps, out)) / spikes
     syn.product_s = best(lambda: syn.product(s[0], out[0])) / rows if syn.product is not None else 0.0
-    _COSTS[syn.key] = (syn.scatter_s, syn.product_s)
 
 
 class CpuEngine:
