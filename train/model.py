@@ -22,7 +22,7 @@ except ModuleNotFoundError:  # Python 3.10 (Lava's) has no tomllib
 from ..errors import SpikeshipError
 from ..fixedpoint import DECAY_UNITY, WEIGHT_SCALE
 from ..hardware import value as hw
-from .msg import MSGConv, MSGDense, MSGPool, SurrogateConfig
+from .msg import MSGConv, MSGDense, MSGPool, MSGRecurrent, SurrogateConfig
 
 
 @dataclass(frozen=True)
@@ -65,9 +65,12 @@ class NeuronSpec:
 
 @dataclass(frozen=True)
 class LayerSpec:
-    """One spiking layer. ``dense``: ``features`` outputs. ``conv``: ``features`` output channels,
-    ``kernel``, ``stride``, ``padding``. ``pool``: sum pooling over ``kernel`` x ``kernel`` (stride = kernel
-    unless given), exported as a depthwise conv. What each kind means in training is its entry in ``KINDS``."""
+    """One spiking layer. ``dense``: ``features`` outputs. ``recurrent``: ``features`` outputs that also feed
+    back to themselves one step later (slayer's CUBA ``Recurrent`` block; netx ``dense_rec``). ``conv``:
+    ``features`` output channels, ``kernel``, ``stride``, ``padding``. ``pool``: sum pooling over ``kernel`` x
+    ``kernel`` (stride = kernel unless given), exported as a depthwise conv. ``dense`` and ``recurrent`` take
+    their input flattened (after a conv or pool layer, in C, H, W order), so no conv or pool layer may follow
+    them. What each kind means in training is its entry in ``KINDS``."""
 
     kind: str
     features: int = 0
@@ -120,6 +123,10 @@ def _dense_block(layer: LayerSpec, in_shape: tuple[int, ...], params: dict, comm
     return MSGDense(params, int(torch.tensor(in_shape).prod()), layer.features, **common)
 
 
+def _recurrent_block(layer: LayerSpec, in_shape: tuple[int, ...], params: dict, common: dict):
+    return MSGRecurrent(params, int(torch.tensor(in_shape).prod()), layer.features, **common)
+
+
 def _conv_block(layer: LayerSpec, in_shape: tuple[int, ...], params: dict, common: dict):
     return MSGConv(params, in_shape[0], layer.features, layer.kernel, stride=layer.effective_stride,
                    padding=layer.padding, **common)
@@ -146,6 +153,7 @@ class LayerKind:
 #: layer kind -> how it trains (export: ``export.quantize.QUANTIZERS``; the other concerns: docs/DESIGN.md)
 KINDS: dict[str, LayerKind] = {
     "dense": LayerKind(_dense_shape, _dense_block, flat_input=True),
+    "recurrent": LayerKind(_dense_shape, _recurrent_block, flat_input=True),
     "conv": LayerKind(_spatial_shape, _conv_block),
     "pool": LayerKind(_pool_shape, _pool_block, needs_features=False, stride_is_kernel=True),
 }
@@ -215,6 +223,12 @@ class ModelSpec:
 def dense_spec(input_shape: tuple[int, int, int], num_classes: int, hidden: tuple[int, ...] = (128,),
                neuron: NeuronSpec = NeuronSpec()) -> ModelSpec:
     return ModelSpec(input_shape, num_classes, tuple(LayerSpec("dense", h) for h in hidden), neuron)
+
+
+def recurrent_spec(input_shape: tuple[int, int, int], num_classes: int, hidden: tuple[int, ...] = (128,),
+                   neuron: NeuronSpec = NeuronSpec()) -> ModelSpec:
+    """Recurrent layers of ``hidden`` neurons each, then the readout."""
+    return ModelSpec(input_shape, num_classes, tuple(LayerSpec("recurrent", h) for h in hidden), neuron)
 
 
 def conv_spec(input_shape: tuple[int, int, int], num_classes: int, channels: tuple[int, int] = (8, 16),

@@ -107,7 +107,7 @@ def test_weight_norm_is_read_not_removed():
 
 def test_a_kind_without_a_quantizer_is_refused_naming_the_supported_ones(dense_net):
     with pytest.raises(SpikeshipError, match=r"layer 1: layer kind 'sparse' has no quantizer; "
-                                             r"known: dense, conv, pool"):
+                                             r"known: dense, recurrent, conv, pool"):
         quantize_layers(dense_net.blocks, ["dense", "sparse"], (2, 3, 3))
 
 

@@ -62,7 +62,7 @@ CASES = {
     "bias": (lambda q: _replace_layer(q, 3, bias=np.zeros(5)), r"layer 3 \(dense\): has a bias"),
     "axonal delay": (lambda q: _replace_layer(q, 0, has_delay=True), r"layer 0 \(conv\): axonal delays"),
     "no delay_shift": (lambda q: _replace_layer(q, 1, delay_shift=False), r"layer 1 \(pool\): delay_shift is off"),
-    "unsupported kind": (lambda q: _replace_layer(q, 1, kind="sparse"), r"layer 1 \(sparse\): layer kind 'sparse' has no netx form; known: dense, conv, pool"),
+    "unsupported kind": (lambda q: _replace_layer(q, 1, kind="sparse"), r"layer 1 \(sparse\): layer kind 'sparse' has no netx form; known: dense, recurrent, conv, pool"),
     "graded spikes": (lambda q: _replace_neuron(q, 2, graded_spike=True), r"layer 2 \(conv\): graded spikes"),
     "neuron type": (lambda q: _replace_neuron(q, 0, type="SDNN"), r"layer 0 \(conv\): neuron type 'SDNN'"),
     "iDecay above 4096": (lambda q: _replace_neuron(q, 0, i_decay=4097), r"layer 0 \(conv\): iDecay 4097 outside \[1, 4096\]"),
@@ -260,7 +260,7 @@ def test_refused_exactly_when_lavas_dense_changes_a_weight():
             continue
         lava = _lava_dense_effective(w)
         try:
-            validate.check_lava_dense("x", w)
+            validate.check_lava_dense("x", ("weight", w))
         except SpikeshipError as e:
             refused += 1
             assert f"would make it {int(lava[w == w.min()][0])}, " in str(e)
