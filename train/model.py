@@ -159,6 +159,22 @@ KINDS: dict[str, LayerKind] = {
 }
 
 
+def check_layer_order(layers: tuple[LayerSpec, ...]) -> None:
+    """ValueError unless every layer that takes (C, H, W) comes before the first that flattens its input."""
+    if not layers:
+        raise ValueError("a model needs at least one spiking layer")
+    flat = None
+    for i, layer in enumerate(layers):
+        if KINDS[layer.kind].flat_input:
+            flat = flat or layer
+        elif flat is not None:
+            flat_kinds, spatial = (" and ".join(k for k, kind in KINDS.items() if kind.flat_input == f)
+                                   for f in (True, False))
+            raise ValueError(f"layer {i} ({layer.kind}) takes a (C, H, W) input and cannot follow the "
+                             f"{flat.kind} layer before it, whose output is flat ({flat_kinds} layers flatten "
+                             f"their input, so {spatial} layers go before them)")
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """A network: input shape (C, H, W), spiking layers, and a non-spiking readout to ``num_classes``."""
@@ -174,15 +190,7 @@ class ModelSpec:
             raise ValueError(f"input_shape must be (C, H, W) with positive sizes, got {self.input_shape}")
         if self.num_classes < 2:
             raise ValueError("num_classes must be at least 2")
-        if not self.layers:
-            raise ValueError("a model needs at least one spiking layer")
-        flat = None
-        for i, layer in enumerate(self.layers):
-            if KINDS[layer.kind].flat_input:
-                flat = flat or layer
-            elif flat is not None:
-                raise ValueError(f"layer {i} ({layer.kind}) takes a (C, H, W) input and cannot follow the "
-                                 f"{flat.kind} layer before it, whose output is flat")
+        check_layer_order(self.layers)
         self.layer_shapes()  # raises on sizes that do not fit
 
     @property
@@ -244,22 +252,30 @@ def conv_spec(input_shape: tuple[int, int, int], num_classes: int, channels: tup
     return ModelSpec(input_shape, num_classes, layers, neuron)
 
 
-def spec_from_toml(path: str | Path, input_shape: tuple[int, int, int], num_classes: int) -> ModelSpec:
-    """Read ``[[layer]]`` tables (kind, features, kernel, stride, padding, and an optional per-layer
-    ``[layer.neuron]``) and an optional ``[neuron]`` for the layers without their own."""
+def read_model_config(path: str | Path) -> dict:
+    """The ``ModelSpec`` fields a TOML model config gives (``layers``, ``neuron``, ``weight_scale``), checked as
+    far as they go without the data (kinds, parameters, layer order): ``[[layer]]`` tables (kind, features,
+    kernel, stride, padding, and an optional per-layer ``[layer.neuron]``) and an optional ``[neuron]`` for the
+    layers without their own."""
     try:
         with open(path, "rb") as f:
             d = tomllib.load(f)
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise SpikeshipError(f"cannot read model config {path}: {e}") from None
     try:
-        return ModelSpec(
-            input_shape=input_shape,
-            num_classes=num_classes,
-            layers=tuple(LayerSpec(**layer) for layer in d.get("layer", [])),
-            neuron=NeuronSpec(**d.get("neuron", {})),
-            weight_scale=float(d.get("weight_scale", 1.0)),
-        )
+        fields = dict(layers=tuple(LayerSpec(**layer) for layer in d.get("layer", [])),
+                      neuron=NeuronSpec(**d.get("neuron", {})), weight_scale=float(d.get("weight_scale", 1.0)))
+        check_layer_order(fields["layers"])
+        return fields
+    except (TypeError, ValueError) as e:
+        raise SpikeshipError(f"bad model config {path}: {e}") from None
+
+
+def spec_from_toml(path: str | Path, input_shape: tuple[int, int, int], num_classes: int) -> ModelSpec:
+    """The network a TOML model config describes (:func:`read_model_config`) for this input and classes."""
+    fields = read_model_config(path)
+    try:
+        return ModelSpec(input_shape=input_shape, num_classes=num_classes, **fields)
     except (TypeError, ValueError) as e:
         raise SpikeshipError(f"bad model config {path}: {e}") from None
 

@@ -135,6 +135,10 @@ def dense_spec_tiny() -> ModelSpec:
     return ModelSpec(input_shape=(2, 3, 3), num_classes=2, layers=(LayerSpec("dense", 6), LayerSpec("dense", 4)))
 
 
+def recurrent_spec_tiny() -> ModelSpec:
+    return ModelSpec(input_shape=(2, 3, 3), num_classes=3, layers=(LayerSpec("recurrent", 6), LayerSpec("dense", 4)))
+
+
 def two_for(net: SpikeNet, time_steps: int = 8) -> np.ndarray:
     """Float TWO weights (sum T) with distinct values so quantization is visible."""
     a = np.linspace(0.5, 1.5, time_steps)
