@@ -41,7 +41,7 @@ def trained(tmp_path_factory):
     return folder
 
 
-def test_the_exported_speech_network_is_a_netx_recurrent_layer(trained):
+def test_the_exported_speech_network_is_a_netx_recurrent_layer(trained, capsys):
     net = read_net(trained / "m.net")
     assert net.dataset == "shd" and net.feed_shape == (700,) and net.time_steps == T
     assert [layer.kind for layer in net.layers] == ["recurrent"]
@@ -49,6 +49,10 @@ def test_the_exported_speech_network_is_a_netx_recurrent_layer(trained):
     with h5py.File(trained / "m.net", "r") as f:
         assert f["layer/0/type"][0] == b"dense_rec" and f["layer/0/weight_rec"].shape == (128, 128)
     assert (trained / "m.onnx").stat().st_size > 0
+    capsys.readouterr()
+    assert main(["export", "--inspect", str(trained / "m.net")]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(" 0 "))
+    assert row.split()[1] == "recurrent->dense_rec" and " recurrent [" in row and row.split()[-4] == str(700 + 128)
 
 
 def test_run_parity_and_report_default_to_the_speech_data(trained, capsys):
