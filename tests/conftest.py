@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nets import conv_pool_dense_spec, dense_spec_tiny, make_case, recurrent_spec_tiny, set_integer_weights
+from nets import NETS, conv_pool_dense_spec, dense_spec_tiny, make_case, recurrent_spec_tiny, set_integer_weights
 from spikeship.train.model import SpikeNet
 
 
@@ -29,26 +29,16 @@ def recurrent_net() -> SpikeNet:
     return set_integer_weights(SpikeNet(recurrent_spec_tiny()), seed=3)
 
 
-@pytest.fixture(scope="session")
-def dense_case(tmp_path_factory):
-    return make_case("dense", tmp_path_factory.mktemp("dense"))
+def _case_fixture(name: str):
+    """``<name>_case``: ``nets.NETS[name]`` exported to a .net file with inputs, once per session."""
+
+    @pytest.fixture(scope="session", name=f"{name}_case")
+    def case(tmp_path_factory):
+        return make_case(name, tmp_path_factory.mktemp(name))
+
+    return case
 
 
-@pytest.fixture(scope="session")
-def conv_case(tmp_path_factory):
-    return make_case("conv", tmp_path_factory.mktemp("conv"))
-
-
-@pytest.fixture(scope="session")
-def recurrent_case(tmp_path_factory):
-    return make_case("recurrent", tmp_path_factory.mktemp("recurrent"))
-
-
-@pytest.fixture(scope="session")
-def mixed_case(tmp_path_factory):
-    return make_case("mixed", tmp_path_factory.mktemp("mixed"))
-
-
-@pytest.fixture(scope="session")
-def conv_recurrent_case(tmp_path_factory):
-    return make_case("conv_recurrent", tmp_path_factory.mktemp("conv_recurrent"))
+# dense_case, conv_case, recurrent_case, mixed_case, conv_recurrent_case
+for _name in NETS:
+    globals()[f"{_name}_case"] = _case_fixture(_name)
