@@ -16,6 +16,7 @@ each with its own network; results are merged in sample order.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing as mp
 import os
 import queue as queue_mod
@@ -23,7 +24,6 @@ import signal
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -310,13 +310,8 @@ def run_lava_sharded(net: Network, inputs, *, workers: int = 1, record_spikes: b
                 p.kill()
                 p.join()
         out.close()
-    parts = [results[i] for i in range(workers)]
-    windows = None
-    if record_spikes:
-        windows = tuple(np.concatenate([r.windows[k] for r in parts]) for k in range(net.num_layers))
-    return RunResult(backend="lava", windows=windows, counts=np.concatenate([r.counts for r in parts]),
-                     readout=np.concatenate([r.readout for r in parts]), readout_steps=None,
-                     simulated_steps=sum(r.simulated_steps for r in parts), wall_s=time.perf_counter() - t0)
+    return dataclasses.replace(RunResult.concat([results[i] for i in range(workers)]),
+                               wall_s=time.perf_counter() - t0)  # forks and joins included
 
 
 def run(net: Network, x: np.ndarray, options: RunOptions) -> RunResult:

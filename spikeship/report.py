@@ -234,11 +234,14 @@ class ReportResult:
 
 def report_on_inputs(net: Network, inputs: np.ndarray, labels: np.ndarray | None, backend: str, meta: dict,
                      options: RunOptions = RunOptions(), batch_size: int = 64
-                     ) -> tuple[dict, tuple[np.ndarray, list[np.ndarray]]]:
-    """Run ``inputs`` through ``backend`` (spikes recorded) and count; returns the report and sample 0's spikes."""
+                     ) -> tuple[dict, tuple[np.ndarray, list[np.ndarray]]] | None:
+    """Run ``inputs`` through ``backend`` (spikes recorded) and count; returns the report and sample 0's spikes
+    (under torchrun: on rank 0, whose result holds every rank's shard; None on the others)."""
     from dataclasses import replace
 
-    result = backends.run(backend, net, inputs, replace(options, record_spikes=True))
+    result = backends.run_sharded(backend, net, inputs, replace(options, record_spikes=True))
+    if result is None:
+        return None
     return report_from_windows(net, inputs, list(result.windows), result.predictions, labels, meta, batch_size)
 
 
@@ -254,7 +257,7 @@ def report_from_windows(net: Network, inputs: np.ndarray, windows: list[np.ndarr
     return report, (x[0], [np.asarray(w[0]) for w in windows])
 
 
-def run_report(cfg: ReportConfig) -> ReportResult:
+def run_report(cfg: ReportConfig) -> ReportResult | None:
     """The whole stage: read the file, load the samples, run the backend, count, write."""
     from .export.netx import read_net
     from .train.data import load_samples, run_data
@@ -269,8 +272,14 @@ def run_report(cfg: ReportConfig) -> ReportResult:
     backends.check_inputs(net, samples.inputs)  # a shape mismatch fails here, before any backend starts
     meta = {"net": str(cfg.net), "backend": cfg.backend, "dataset": dataset, "split": cfg.split,
             "sample_indices": [int(i) for i in samples.indices]}
-    report, raster = report_on_inputs(net, samples.inputs, samples.labels, cfg.backend, meta,
-                                      RunOptions(workers=cfg.workers, device=cfg.device), cfg.batch_size)
+    from . import distributed
+
+    done = report_on_inputs(net, samples.inputs, samples.labels, cfg.backend, meta,
+                            RunOptions(workers=cfg.workers, device=cfg.device), cfg.batch_size)
+    if done is None:  # a rank other than 0 under torchrun
+        return None
+    report, raster = done
+    report["meta"]["world_size"] = distributed.world().size
     paths = write_report(report, out, raster)
     return ReportResult(report, paths, time.perf_counter() - start)
 
