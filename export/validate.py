@@ -129,31 +129,37 @@ def _check_weights(name: str, w: np.ndarray, limits: LoihiLimits, what: str = "w
                              f"(8-bit weights are even integers in [{limits.weight_min}, {limits.weight_max}])")
 
 
+#: Lava's synapse word (netx's ``optimize_weight_bits`` and Lava's ``Dense`` are written for 8 bits)
+_BITS = int(hw("weight_bits"))
+
+
 def _netx_weight_bits(w: np.ndarray) -> tuple[int, int]:
     """``(left shift, num_weight_bits)`` that netx's ``optimize_weight_bits`` gives the matrix ``w`` (its sign
     mode: inhibitory when every weight is negative, excitatory when none is, else mixed; the same float
-    arithmetic)."""
+    arithmetic: 256 / |min|, 255 / max, or the smaller of 127 / max and 128 / |min| with a sign bit)."""
     hi, lo = float(w.max()), float(w.min())
+    full, half = 1 << _BITS, 1 << (_BITS - 1)
     if hi < 0:
-        scale, signed = -256 / lo, 0
+        scale, signed = -full / lo, 0
     elif lo >= 0:
-        scale, signed = 255 / hi, 0
+        scale, signed = (full - 1) / hi, 0
     else:
-        scale, signed = min(127 / hi if hi else np.inf, -128 / lo), 1
+        scale, signed = min((half - 1) / hi if hi else np.inf, -half / lo), 1
     shift = int(np.floor(np.log2(scale))) + signed
-    n = next(b for b in range(8, -1, -1) if not np.any(w % (1 << b)))  # largest 2**n dividing every weight
-    return shift, 8 - shift - (n - signed)
+    n = next(b for b in range(_BITS, -1, -1) if not np.any(w % (1 << b)))  # largest 2**n dividing every weight
+    return shift, _BITS - shift - (n - signed)
 
 
 def lava_dense_weights(w: np.ndarray, shift: int, num_weight_bits: int) -> np.ndarray:
     """What Lava's fixed-point ``Dense`` holds for the integer matrix ``w`` given netx's ``shift`` and
-    ``num_weight_bits`` (lava/proc/dense/models.py): its own sign mode, 8-bit clip and truncation of the
-    shifted weights, in units of the shifted weight (the layer applies ``sum >> shift``)."""
+    ``num_weight_bits`` (lava/proc/dense/models.py): its own sign mode, clip to the synapse word (magnitudes
+    up to 255; mixed: -256..255) and truncation of the shifted weights, in units of the shifted weight (the
+    layer applies ``sum >> shift``)."""
     x = w.astype(np.int64) << shift
     inhibitory, mixed = w.max() <= 0 < -w.min(), w.min() < 0 < w.max()
     m = -x if inhibitory else x
-    m = np.clip(m, -256 if mixed else 0, 255)
-    bits = 8 - num_weight_bits + int(mixed)
+    m = np.clip(m, -(1 << _BITS) if mixed else 0, (1 << _BITS) - 1)
+    bits = _BITS - num_weight_bits + int(mixed)
     m = (m >> bits) << bits
     return -m if inhibitory else m
 
