@@ -82,7 +82,7 @@ class EventSpeechConfig:
     pitch_range: tuple[int, int] = (20, 80)
     # per utterance (uniform)
     rate_jitter: float = 0.05  # relative change of the speaker's rate
-    max_onset_ms: float = 250.0  # onset within [0, max_onset] of the window
+    max_onset_ms: float = 150.0  # onset within [0, max_onset] of the window (see docs)
     speed: tuple[float, float] = (0.85, 1.15)  # resampling factor: duration / speed, formants * speed
     gain: tuple[float, float] = (0.3, 1.0)
     snr_db: tuple[float, float] = (5.0, 20.0)  # white noise over the whole window vs the speech
