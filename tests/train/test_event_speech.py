@@ -260,3 +260,20 @@ def test_missing_speech_extra_is_one_line_and_writes_nothing(cache, monkeypatch)
     assert msg == speech_synth.EXTRA_MISSING and "\n" not in msg
     assert "pip install 'spikeship[speech]'" in msg and "GPL-3.0" in msg and err.value.exit_code == 2
     assert not cache.exists() or list(cache.iterdir()) == []
+
+
+def test_missing_extra_from_a_script_is_exit_2_one_line_nothing_written(tmp_path):
+    import os
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "out" / "speech.png"
+    run = ("import runpy, sys; sys.modules['espeakng_loader'] = None; "
+           f"sys.argv = ['plot_event_speech.py', '--out', {str(out)!r}]; "
+           f"runpy.run_path({str(root / 'bench' / 'plot_event_speech.py')!r}, run_name='__main__')")
+    env = {**os.environ, "SPIKESHIP_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.run([sys.executable, "-c", run], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == f"spikeship: {speech_synth.EXTRA_MISSING}"
+    assert list(tmp_path.rglob("*")) == []  # no figure, no cache folder, no temporary file
