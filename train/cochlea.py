@@ -69,13 +69,15 @@ def filter_bank(x: np.ndarray, bank: np.ndarray) -> np.ndarray:
 def hair_cell(y: np.ndarray, step: int, exponent: float, adaptation: float,
               adaptation_steps: float) -> np.ndarray:
     """Drive (channels, len // step) >= 0: rectify, mean over ``step`` samples, ``** exponent``,
-    minus ``adaptation`` times a one-pole running mean with time constant ``adaptation_steps``."""
+    minus ``adaptation`` times a one-pole running mean with time constant ``adaptation_steps``
+    (in steps) that starts at each channel's median, so the window's start is no onset."""
     n = y.shape[1] // step
     env = np.maximum(y[:, : n * step], 0.0).reshape(y.shape[0], n, step).mean(axis=2)
     env = env ** exponent
-    if adaptation > 0:
+    if adaptation > 0:  # the running mean starts at the window's median: adapted to the background
         a = np.exp(-1.0 / adaptation_steps)
-        slow = scipy.signal.lfilter([1.0 - a], [1.0, -a], env, axis=1)
+        start = a * np.median(env, axis=1, keepdims=True)
+        slow, _ = scipy.signal.lfilter([1.0 - a], [1.0, -a], env, axis=1, zi=start)
         env = np.maximum(env - adaptation * slow, 0.0)
     return env.astype(np.float32)
 

@@ -262,7 +262,7 @@ def speak_speakers(config: EventSpeechConfig, seed: int, chosen: list, keep_soun
         return pool.map(speak_speaker, tasks, chunksize=1)
 
 
-GENERATOR_VERSION = 1  # bump whenever the generator changes its output (the cache key holds it)
+GENERATOR_VERSION = 2  # bump whenever the generator changes its output (the cache key holds it)
 
 
 def cache_key(config: EventSpeechConfig, seed: int) -> str:

@@ -94,6 +94,20 @@ def test_integrate_and_fire_is_exact_on_a_constant_drive():
     assert burst.tolist() == [400.0, 800.0]  # two crossings inside one step, interpolated
 
 
+def test_adapted_hair_cell_has_no_onset_burst_at_the_window_start():
+    # steady noise: the adaptation starts adapted (at the median), so the first 50 ms drive no more
+    # than the rest; an adaptation starting from zero would let the start through unadapted
+    rng = np.random.default_rng(0)
+    bank = cochlea.gammatone_bank(16_000, 16_000, cochlea.erb_space(100.0, 7000.0, 16))
+    motion = cochlea.filter_bank(rng.standard_normal(16_000).astype(np.float32), bank)
+    drive = cochlea.hair_cell(motion, 8, 0.5, 0.5, 100.0)
+    plain = cochlea.hair_cell(motion, 8, 0.5, 0.0, 100.0)
+    assert drive.shape == (16, 2000) and np.all(drive >= 0)
+    assert drive[:, :100].mean() < 1.1 * drive[:, 100:].mean()
+    # half the running mean subtracted; clipping at zero only adds back
+    assert 0.49 * plain.mean() < drive.mean() < 0.65 * plain.mean()
+
+
 # ---------------------------------------------------------------- configuration and speakers
 
 @pytest.mark.parametrize("fields", [dict(channels=0), dict(channels=701), dict(repetitions=1.5),
