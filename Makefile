@@ -36,6 +36,7 @@ test: $(STAMP)
 
 figures: $(STAMP)
 	$(PY) bench/plot_event_digits.py --out docs/event-digits.png
+	$(PY) bench/plot_event_speech.py --out docs/event-speech.png
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

@@ -223,7 +223,8 @@ def speak_speaker(task) -> dict:
         for c, (lang, word) in enumerate(_TEXTS):
             rng = np.random.default_rng([seed, _SPLIT_CODE[speaker.split], speaker.index, rep, c])
             rate = speaker.rate_wpm * (1 + rng.uniform(-config.rate_jitter, config.rate_jitter))
-            voice = speech_synth.Voice(f"{lang}+{speaker.variant}", int(round(rate)),
+            rate = min(max(int(round(rate)), speech_synth.RATE_RANGE[0]), speech_synth.RATE_RANGE[1])
+            voice = speech_synth.Voice(f"{lang}+{speaker.variant}", rate,
                                        speaker.pitch, speaker.pitch_range)
             wave = speech_synth.synthesize(word, voice, seed=int(rng.integers(2 ** 31)))
             sound = render(wave, wave_rate, config, rng)
