@@ -69,6 +69,8 @@ def main(argv=None) -> None:
     parser.add_argument("--max-onset-ms", type=float, default=defaults.max_onset_ms)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bins", default="10,20,50", help="time bins for the binned baseline")
+    parser.add_argument("--timing-only", action="store_true",
+                        help="stop after generation time and spike statistics (no regressions)")
     parser.add_argument("--use-cache", action="store_true",
                         help="use the normal cache folder instead of timing a cold build in a temporary one")
     args = parser.parse_args(argv)
@@ -106,6 +108,8 @@ def main(argv=None) -> None:
         print(f"T = {bins}: {100 * (c > 0).mean():.1f}% of (channel, bin) entries hold a spike, "
               f"{100 * (c > 1).sum() / max((c > 0).sum(), 1):.1f}% of those more than one")
 
+    if args.timing_only:
+        return
     y_train, y_test = arrays["train_labels"].astype(int), arrays["test_labels"].astype(int)
     groups = arrays["train_speakers"]
     print("speaker-disjoint logistic regression (test accuracy; chance 5%):")
