@@ -48,7 +48,6 @@ VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f
             "Andy", "robert", "quincy")
 TEST_VARIANTS = 11  # of the 34 variants, this many are kept for test speakers
 _SPLIT_CODE = {"train": 0, "test": 1}
-_SYNTH_RATE_HINT = 22_050  # eSpeak NG's rate; the real one is asked from the library
 
 
 def _pair(lo_hi, what: str, lo: float, hi: float) -> None:
