@@ -139,6 +139,10 @@ class Speaker:
     pitch_range: int
 
 
+#: the set ``--dataset event-speech`` means (train.datasets opens it; tests swap in a tiny one)
+DEFAULT_CONFIG = EventSpeechConfig()
+
+
 def split_size(split: str, config: EventSpeechConfig = EventSpeechConfig()) -> int:
     """Number of samples in ``split``: speakers x 20 words x repetitions."""
     return len(speakers(split, 0, config)) * len(CLASS_NAMES) * config.repetitions

@@ -291,3 +291,20 @@ def test_missing_extra_from_a_script_is_exit_2_one_line_nothing_written(tmp_path
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip() == f"spikeship: {speech_synth.EXTRA_MISSING}"
     assert list(tmp_path.rglob("*")) == []  # no figure, no cache folder, no temporary file
+
+
+def test_registered_as_a_built_in_data_set(tiny_cache, monkeypatch):
+    """--dataset event-speech through the one data interface: fixed 1 s window cut into T bins, 20 classes."""
+    from spikeship.train.data import load_dataset
+    from spikeship.train.datasets import DATASETS
+
+    monkeypatch.setenv("SPIKESHIP_CACHE", str(tiny_cache[0]))
+    monkeypatch.setattr(es, "DEFAULT_CONFIG", TINY)
+    assert DATASETS["event-speech"].built_in and DATASETS["event-speech"].duration_us == es.DURATION_US
+    ds = load_dataset("event-speech", time_steps=20, split="train")
+    assert ds.input_shape == (16, 1, 1) and ds.frames.shape == (len(ds), 16, 1, 1, 20)
+    assert ds.window_us == 50_000 and len(ds) == es.split_size("train", TINY)
+    assert ds.class_names == es.CLASS_NAMES and sorted(set(ds.labels.tolist())) == list(range(20))
+    assert ds.spikes.any(-1).any()
+    with pytest.raises(SpikeshipError, match="event-speech is built in; it takes no --data-dir"):
+        load_dataset("event-speech", "/tmp", time_steps=20)
