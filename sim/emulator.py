@@ -9,6 +9,9 @@ the TWO readout:
   every weight matrix validation accepts (``export.validate.check_lava_dense`` refuses the few it would
   alter); Lava's ``Conv`` applies the weights as they are. Validation also keeps each step's sum within
   int16, so no intermediate wrap of Lava's ever applies.
+* recurrent synapses (any layer with ``recurrent_weight``; netx's ``dense_rec``): a dense synapse from the
+  layer's own spikes of the step before, ``a_tau = W x_tau + R s_{tau - 1}``, the one-step delay of Lava's
+  ``Dense`` in ``RecurrentDense``'s loop. Such a layer is computed step by step within its window.
 * CUBA neurons: :func:`spikeship.fixedpoint.cuba_step`, Lava's ``PyLifResetModelBitAcc`` (24-bit current wrap
   and voltage clamp included).
 

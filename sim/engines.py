@@ -33,11 +33,12 @@ import numpy as np
 
 from .. import fixedpoint
 from ..errors import SpikeshipError
-from ..network import Layer, Network, by_kind
+from ..network import Layer, Network, by_kind, recurrent_synapse
 from . import kernels
 
-#: layer kind -> the integer operation its synapse computes; every engine implements every operation
-OPS = {"dense": "dense", "conv": "conv", "pool": "conv"}
+#: layer kind -> the integer operation its (input) synapse computes; every engine implements every operation.
+#: A recurrent synapse is always ``dense`` (from the layer's own neurons), whatever the kind.
+OPS = {"dense": "dense", "recurrent": "dense", "conv": "conv", "pool": "conv"}
 
 #: a step's input is scattered when (active inputs x fan-out) x this < rows x (dense multiply-accumulates per
 #: row): the cost of one event-driven weight addition in dense multiply-accumulates, calibrated with
@@ -169,6 +170,9 @@ class CpuEngine:
         for k, layer in enumerate(net.layers):
             self.synapses.append(getattr(self, "_" + op_name(layer))(layer, self._source(k)))
         self.readout_synapse = self._dense(net.readout, self._source(net.num_layers))
+        # recurrent synapses: (from, to) int64, applied step by step inside the neuron pass
+        self.feedback = [None if rec is None else np.ascontiguousarray(np.asarray(rec.weight, np.int64).T)
+                         for rec in map(recurrent_synapse, net.layers)]
 
     def _buffer(self, key, shape: tuple[int, ...], dtype) -> np.ndarray:
         """A working array of this thread, kept from chunk to chunk (fresh arrays cost a page fault per 4 KiB
@@ -286,7 +290,12 @@ class CpuEngine:
         out = self._buffer(("spikes", k), (n_t, b) + _hwc(layer.shape), np.uint8)
         counts = self._buffer(("counts", k), (n_t, b), np.int64)
         n = layer.neuron
-        kernels.cuba_window(a.reshape(n_t, b, -1), n.i_decay, n.v_decay, n.vth_mant, out.reshape(n_t, b, -1), counts)
+        if self.feedback[k] is None:
+            kernels.cuba_window(a.reshape(n_t, b, -1), n.i_decay, n.v_decay, n.vth_mant, out.reshape(n_t, b, -1),
+                                counts)
+        else:
+            kernels.cuba_recurrent_window(a.reshape(n_t, b, -1), self.feedback[k], n.i_decay, n.v_decay, n.vth_mant,
+                                          out.reshape(n_t, b, -1), counts)
         return (out, counts.sum(1)), counts.sum(0)
 
     def window(self, k: int, src) -> np.ndarray:
@@ -331,6 +340,7 @@ class NumbaEngine:
             raise SpikeshipError("the numba engine runs on the CPU; use engine='torch' for CUDA")
         self.net = net
         self.synapses = [getattr(self, "_" + op_name(layer))(layer) for layer in net.layers]
+        self.feedback = [None if rec is None else self._dense(rec) for rec in map(recurrent_synapse, net.layers)]
         self.readout_synapse = self._dense(net.readout)
 
     @staticmethod
@@ -365,6 +375,8 @@ class NumbaEngine:
         out = np.empty((_steps(src), b) + tuple(layer.shape), np.uint8)
         for t in range(_steps(src)):
             acc = self.synapses[k](src[t])
+            if self.feedback[k] is not None and t > 0:  # the layer's own spikes of the step before
+                acc += self.feedback[k](out[t - 1])
             kernels.cuba_step(acc.reshape(-1), u, v, n.i_decay, n.v_decay, n.vth_mant, out[t].reshape(-1))
         return out, out.reshape(_steps(src), b, -1).sum((0, 2), dtype=np.int64)
 

@@ -5,6 +5,8 @@ Every kernel releases the GIL (``nogil``), so the emulator runs them in threads 
 * :func:`cuba_window`: the CUBA neuron over a layer's window, calling :func:`spikeship.fixedpoint.cuba_step`
   itself (each function of the fixed-point core is registered with ``register_jitable``, so the kernels and
   every other runtime share one definition). The synaptic input arrives as floats holding exact integers.
+* :func:`cuba_recurrent_window`: the same for a layer with a recurrent synapse, step by step (each step's
+  feedback, event-driven from the step before, in int64).
 * :func:`scatter_dense`, :func:`scatter_conv`: event-driven synapses. Only the input spikes are visited, each
   adding its weights to its fan-out: cheaper than a dense product when few inputs spike. Channels last, so the
   innermost loop runs over contiguous output channels. The sums are those of the integer weights; in float32
@@ -169,6 +171,38 @@ if AVAILABLE:
                             s_base, w_base = U(iy * n_w + ix) * c, U(ky * k_w + kx) * c
                             for ch in range(c):
                                 acc[o_base + ch] += row[s_base + ch] * w[w_base + ch]
+
+    @numba.njit(cache=True, nogil=True)
+    def cuba_recurrent_window(a, feedback_t, i_decay, v_decay, vth, spikes, counts):
+        """:func:`cuba_window` for a layer with a recurrent synapse: step ``t`` also receives, event-driven, the
+        layer's own spikes of step ``t - 1`` through ``feedback_t`` ``(N, N)`` int64 (from, to), added in int64
+        to ``a[t]`` (nothing at the window's first step, as Lava's synapse buffer is cleared)."""
+        n_t, n_b, n_n = a.shape
+        u = np.zeros(n_n, np.int64)
+        v = np.zeros(n_n, np.int64)
+        fed = np.zeros(n_n, np.int64)
+        active = np.empty(n_n, np.int64)
+        w = feedback_t.reshape(-1)
+        width = U(n_n)
+        for b in range(n_b):
+            u[:] = 0
+            v[:] = 0
+            for t in range(n_t):
+                fed[:] = 0
+                if t > 0:
+                    for j in range(_list_active(spikes[t - 1, b], active)):
+                        base = U(active[j]) * width
+                        for o in range(width):
+                            fed[o] += w[base + o]
+                a_t, s_t = a[t, b], spikes[t, b]
+                for n in range(n_n):
+                    s, u[n], v[n] = fixedpoint.cuba_step(np.int64(a_t[n]) + fed[n], u[n], v[n], i_decay, v_decay,
+                                                         vth)
+                    s_t[n] = s
+                c = 0
+                for n in range(n_n):
+                    c += s_t[n]
+                counts[t, b] = c
 
     # --- the step-by-step int64 kernels of the ``numba`` engine -------------------------------------------
 

@@ -5,7 +5,8 @@ Dense layers are one GEMM over every step of a chunk's window, convolutions ``un
 exact). The float dtype follows :func:`spikeship.sim.engines.exact_float`; in float32 the weights must also
 have at most 8 significant bits (every 8-bit weight has), so the products stay exact even where a global
 setting lets GEMMs round their operands to TF32 or bfloat16 (accumulation stays float32). The CUBA neuron
-is :func:`spikeship.fixedpoint.cuba_step` on int64 tensors, step by step. Needs neither Lava nor numba.
+is :func:`spikeship.fixedpoint.cuba_step` on int64 tensors, step by step (a recurrent synapse adds the layer's
+spikes of the step before, one GEMM per step). Needs neither Lava nor numba.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 
 from .. import fixedpoint
 from ..errors import SpikeshipError
-from ..network import Layer, Network
+from ..network import Layer, Network, recurrent_synapse
 from .engines import exact_float, op_name
 
 #: significant bits a float32 GEMM operand keeps even when rounded to bfloat16 (the coarsest mode torch offers)
@@ -48,6 +49,7 @@ class TorchEngine:
         # working memory per chunk: a quarter of what the GPU has free, 256 MiB on the CPU
         self.chunk_bytes = torch.cuda.mem_get_info()[0] // 4 if device == "cuda" else 256 << 20
         self.synapses = [getattr(self, "_" + op_name(layer))(layer) for layer in net.layers]
+        self.feedback = [None if rec is None else self._dense(rec) for rec in map(recurrent_synapse, net.layers)]
         self.readout_synapse = self._dense(net.readout)
 
     def _dtype(self, weight):
@@ -99,7 +101,10 @@ class TorchEngine:
         u = torch.zeros((b, layer.num_neurons), dtype=torch.int64, device=self.device)
         v = torch.zeros_like(u)
         for t in range(n_t):
-            spikes, u, v = fixedpoint.cuba_step(a[t].to(torch.int64), u, v, n.i_decay, n.v_decay, n.vth_mant)
+            a_t = a[t].to(torch.int64)
+            if self.feedback[k] is not None and t > 0:  # the layer's own spikes of the step before
+                a_t = a_t + self.feedback[k](out[t - 1]).to(torch.int64)
+            spikes, u, v = fixedpoint.cuba_step(a_t, u, v, n.i_decay, n.v_decay, n.vth_mant)
             out[t] = spikes
         counts = out.sum((0, 2), dtype=torch.int64).cpu().numpy()
         return out.reshape((n_t, b) + tuple(layer.shape)), counts

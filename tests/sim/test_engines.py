@@ -71,7 +71,7 @@ def test_scatter_dense_writes_only_the_steps_it_is_given():
     assert (out[1] == 7).all()
 
 
-@pytest.mark.parametrize("case", ["dense_case", "conv_case"])
+@pytest.mark.parametrize("case", ["dense_case", "conv_case", "recurrent_case", "mixed_case", "conv_recurrent_case"])
 def test_every_engine_gives_the_same_integers(case, request):
     path, _, inputs, _, _ = request.getfixturevalue(case)
     net = read_net(path)
