@@ -24,6 +24,10 @@ from .errors import SpikeshipError
 from .network import Network
 
 
+#: where a backend may run (``Backend.devices`` says which of these each one can)
+DEVICES = ("cpu", "cuda")
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """How to run: ``record_spikes`` keeps every layer's spike windows; ``workers``: Lava processes, each with
@@ -42,7 +46,8 @@ class RunOptions:
             raise SpikeshipError(f"--workers must be at least 1, not {self.workers}")
         if self.chunk_samples < 1:
             raise SpikeshipError("chunk size must be positive")
-        check_device(self.device)
+        if self.device not in DEVICES:
+            raise SpikeshipError(f"unknown device {self.device!r}; choose {' or '.join(DEVICES)}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -120,8 +125,8 @@ BACKENDS: dict[str, Backend] = {
 
 def check_device(device: str, backend: str | None = None) -> None:
     """A one-line error unless ``device`` exists here (and ``backend``, if given, runs there): before any work."""
-    if device not in ("cpu", "cuda"):
-        raise SpikeshipError(f"unknown device {device!r}; choose cpu or cuda")
+    if device not in DEVICES:
+        raise SpikeshipError(f"unknown device {device!r}; choose {' or '.join(DEVICES)}")
     if backend is not None and backend in BACKENDS and device not in BACKENDS[backend].devices:
         raise SpikeshipError(f"the {backend} backend runs on {' or '.join(BACKENDS[backend].devices)}, "
                              f"not --device {device} (that is for the emulator)")
@@ -136,6 +141,7 @@ def run(backend: str, net: Network, inputs, options: RunOptions = RunOptions()) 
     """Run binary ``inputs`` ``(N, *input_shape, T)`` (or ``(N, *feed_shape, T)``) through ``backend``."""
     if backend not in BACKENDS:
         raise SpikeshipError(f"unknown backend {backend!r}; choose {' or '.join(BACKENDS)}")
+    check_device(options.device, backend)
     x = check_inputs(net, inputs)
     if x.shape[0] == 0:
         raise SpikeshipError("no samples to run")

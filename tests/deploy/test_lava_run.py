@@ -97,7 +97,7 @@ def test_input_shape_mismatch(conv_case):
 
 def test_the_emulator_device_is_not_for_lava(dense_case):
     path, _, inputs, _, _ = dense_case
-    with pytest.raises(SpikeshipError, match="Lava's simulator runs on the CPU"):
+    with pytest.raises(SpikeshipError, match="the lava backend runs on cpu, not --device cuda"):
         backends.run("lava", read_net(path), inputs[:2], backends.RunOptions(device="cuda"))
 
 
