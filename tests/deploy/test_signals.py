@@ -1,4 +1,4 @@
-"""SIGTERM, SIGKILL and Ctrl-C of a real `spikeship run --backend lava`, driven through the CLI in a subprocess.
+"""SIGTERM and SIGKILL of a real `spikeship run --backend lava`, driven through the CLI in a subprocess.
 
 Each test starts the run in a session of its own, waits until its Lava network is simulating, sends the
 signal, and then (bounded waits) checks that no process of that session survives, that none of the run's
@@ -6,6 +6,9 @@ shared-memory segments is left in /dev/shm and that its temporary folder is gone
 found independently of spikeship's own record: every /dev/shm file its processes have mapped. (Other
 programs on the machine may create and remove /dev/shm files meanwhile, so the check is on this run's
 names, not on a count.) Whatever is left is killed by PID in the teardown.
+
+Ctrl-C: tests/deploy/test_lava_run.py (the parent's KeyboardInterrupt stops the network, also sharded) and
+tests/deploy/test_lifecycle.py (Lava's processes ignore SIGINT, which a terminal sends the whole group).
 """
 
 from __future__ import annotations
@@ -200,12 +203,3 @@ def test_sigterm_to_the_whole_process_group_as_timeout_sends(start_run):
     os.killpg(run.sid, signal.SIGTERM)
     _check_clean(run, segments)
     assert run.proc.returncode == 143
-
-
-def test_ctrl_c_of_the_process_group(start_run):
-    run = start_run()
-    segments = run.wait_until_simulating(networks=1)
-    os.killpg(run.sid, signal.SIGINT)  # what a terminal sends on Ctrl-C
-    _check_clean(run, segments)
-    assert run.proc.returncode == 130
-    assert run.stderr().strip().splitlines()[-1] == "spikeship: interrupted"
