@@ -259,8 +259,8 @@ def replan_schedule(optimizer, scheduler, lr: float, total: int, done: int) -> N
     The schedule is replayed from the start on a stand-in optimizer, so each remaining epoch's learning rate
     is, bit for bit, the one a run planned for ``total`` epochs from the start uses at that epoch; the epochs
     already done keep the rates they had. So a run of 10 epochs extended to 20 trains epochs 11-20 at the
-    second half of a 20-epoch cosine (from lr/2 down to 0), after the first 10 fell from lr to nearly 0: its
-    learning rate jumps back up once, and its weights differ from one uninterrupted 20-epoch run's."""
+    second half of a 20-epoch cosine (from lr/2 down to nearly 0), after the first 10 fell from lr to nearly
+    0: its learning rate jumps back up once, and its weights differ from one uninterrupted 20-epoch run's."""
     stand_in = torch.optim.AdamW([torch.zeros(1, requires_grad=True)], lr=lr)
     replay = torch.optim.lr_scheduler.CosineAnnealingLR(stand_in, T_max=total)
     with warnings.catch_warnings():
