@@ -43,7 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     opt.add_argument("--epochs", type=int, default=None,
                      help=f"default {d['epochs']}; with --resume: the run's new total, at least the epochs done "
                           f"(the remaining epochs then take the learning rates of a cosine schedule planned "
-                          f"for the new total: a finished 10-epoch run extended to 20 trains epochs 11-20 at lr/2 down to nearly 0)")
+                          f"for the new total: a finished 10-epoch run extended to 20 trains epochs 11-20 at "
+                          f"lr/2 down to nearly 0)")
     opt.add_argument("--batch-size", type=int, default=None, help=f"default {d['batch_size']}")
     opt.add_argument("--lr", type=float, default=None, help=f"AdamW learning rate, cosine schedule (default {d['lr']})")
     opt.add_argument("--method", choices=METHODS, default=None,
