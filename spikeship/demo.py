@@ -110,7 +110,7 @@ def run_demo(cfg: DemoConfig) -> dict:
                            progress=sys.stderr.isatty())
         print(f"   MSG mask probability {tcfg.mask_probability}, {tcfg.surrogate} surrogate, TWO beta {tcfg.beta}, "
               f"AdamW lr {tcfg.lr}, batch {tcfg.batch_size}, seed {tcfg.seed}", flush=True)
-        metrics = train(tcfg, data=(train_set, test_set))
+        metrics = train(tcfg, data=(train_set, test_set), replace=True)  # the demo owns its folder
         if not tcfg.progress:
             for row in _history(run_dir):
                 print(f"   epoch {row['epoch']}: loss {float(row['loss']):.4f}, "
