@@ -22,9 +22,10 @@ tests check them against each other, slayer and Lava. ``auto`` is ``cpu`` on the
 
 Threads: CPU engines run chunks of samples in parallel threads (their kernels release the GIL), as many as
 :func:`available_threads` allows (the cores this process may use, at most ``OMP_NUM_THREADS``). The threads
-live only while :func:`emulate` runs, and torch runs single-threaded inside them (its intra-op thread count is
-restored afterwards), so the emulator leaves no thread pool behind: Lava forks its processes later in the same
-process (``spikeship demo``, ``parity``), and a forked child that inherits a started OpenMP pool can deadlock.
+live only while :func:`emulate` runs, and torch runs single-threaded inside them and in the calling thread (per
+thread: :func:`~spikeship.sim.engines.torch_one_thread`), so the emulator leaves no thread pool behind and
+changes no process-wide setting: Lava forks its processes later in the same process (``spikeship demo``,
+``parity``), and a forked child that inherits a started thread pool can deadlock.
 The module imports neither Lava nor numba beyond :mod:`spikeship.sim.kernels`.
 """
 
@@ -43,7 +44,7 @@ from ..backends import RunOptions, RunResult, check_inputs
 from ..errors import SpikeshipError
 from ..network import Network
 from . import kernels
-from .engines import OPS, CpuEngine, NumbaEngine, ProductEngine, ScatterEngine, torch_single_threaded
+from .engines import OPS, CpuEngine, NumbaEngine, ProductEngine, ScatterEngine, torch_one_thread, torch_single_threaded
 from .torch_engine import TorchEngine
 
 __all__ = ["OPS", "ENGINES", "emulate", "run", "available_threads"]
@@ -126,7 +127,8 @@ def _emulate(net: Network, x: np.ndarray, run, record_spikes: bool, batch_size: 
             if progress is not None:
                 progress(done)
     else:
-        with ThreadPoolExecutor(max_workers=min(threads, len(bounds)), thread_name_prefix="emulator") as pool:
+        with ThreadPoolExecutor(max_workers=min(threads, len(bounds)), thread_name_prefix="emulator",
+                                initializer=torch_one_thread) as pool:
             for future in as_completed([pool.submit(work, lo, hi) for lo, hi in bounds]):
                 done = future.result()
                 if progress is not None:

@@ -25,8 +25,11 @@ always applies to networks that export accepts.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -46,18 +49,52 @@ OPS = {"dense": "dense", "recurrent": "dense", "conv": "conv", "pool": "conv"}
 SCATTER_COST = 8.0
 
 
-@contextlib.contextmanager
-def torch_single_threaded():
-    """torch's intra-op threads set to one (the CPU engines run their own threads; a torch thread pool started
-    here would outlive the run, and Lava forks later), restored afterwards."""
+@functools.lru_cache(maxsize=None)
+def _torch_runtime():
+    """torch's CPU library as ctypes (its OpenMP runtime and MKL are reachable through it), or None."""
     import torch
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    path = Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"
+    try:
+        lib = ctypes.CDLL(str(path))
+        lib.omp_set_num_threads, lib.omp_get_max_threads, lib.mkl_set_num_threads_local_  # noqa: B018
+    except (OSError, AttributeError):
+        return None
+    return lib
+
+
+def torch_one_thread() -> tuple[int, int] | None:
+    """From now on, torch's operations in *this* thread run on one thread: OpenMP (oneDNN, torch's own loops)
+    and MKL both keep a thread count per thread, set here. Nothing process-wide changes: ``torch.set_num_threads``
+    would, and above one it starts a thread pool that a process forked later inherits (Lava forks after the
+    emulator: that broke deploy/lifecycle.py's parent-death watch in a forked child). Returns what to restore."""
+    import torch
+
+    torch.get_num_threads()  # torch's own per-thread set-up first, so that it cannot undo the lines below
+    lib = _torch_runtime()
+    if lib is None:
+        return None
+    before = lib.omp_get_max_threads()
+    lib.omp_set_num_threads(1)
+    return before, _mkl_local_threads(lib, 1)
+
+
+def _mkl_local_threads(lib, n: int) -> int:
+    """MKL's thread count for this thread (0: back to MKL's global one); returns the previous. The exported
+    symbol is MKL's Fortran interface, which takes its argument by reference."""
+    return lib.mkl_set_num_threads_local_(ctypes.byref(ctypes.c_int(n)))
+
+
+@contextlib.contextmanager
+def torch_single_threaded():
+    """:func:`torch_one_thread` for this thread during the block, restored afterwards."""
+    before = torch_one_thread()
     try:
         yield
     finally:
-        torch.set_num_threads(before)
+        if before is not None:
+            _torch_runtime().omp_set_num_threads(before[0])
+            _mkl_local_threads(_torch_runtime(), before[1])
 
 
 def op_name(layer: Layer) -> str:
