@@ -190,3 +190,15 @@ def test_the_cuda_engine_equals_the_cpu_engines(case, request):
     for k in range(net.num_layers):
         assert np.array_equal(res.windows[k], ref.windows[k]), k
     assert np.array_equal(res.readout, ref.readout)
+
+
+def test_the_emulator_never_sets_torchs_process_wide_thread_count(conv_case, monkeypatch):
+    """torch.set_num_threads above one starts a thread pool that processes forked later inherit (it broke
+    deploy/lifecycle.py's parent-death watch); the emulator sets its threads' counts one by one instead."""
+    def refuse(n):
+        raise AssertionError(f"torch.set_num_threads({n}) called")
+
+    monkeypatch.setattr(torch, "set_num_threads", refuse)
+    net = read_net(conv_case[0])
+    for engine in ("cpu", "cpu-product"):
+        emulate(net, conv_case[2], engine=engine, threads=2, batch_size=4)
