@@ -4,7 +4,8 @@
 
 For each network it prints samples/s of every engine of the emulator (``numba``: the engine before this
 one, event-driven at every step, one thread; ``cpu`` with one thread and with all threads; ``cpu-scatter``
-and ``cpu-product``, the two methods ``cpu`` chooses between, forced; ``torch`` on the CPU), after checking
+and ``cpu-product``, the two methods ``cpu`` chooses between, forced; ``torch`` on the CPU with one thread:
+with more, its OpenMP threads spin-wait for each other, which on a shared machine costs 10-100x), after checking
 that every engine gave the same spike counts and TWO accumulators; Lava's samples/s on the first samples,
 after checking that every spike and accumulator is identical to the emulator's; and the arithmetic limit:
 the network's multiply-accumulates per sample over T + L steps (dense-equivalent: every synapse of every
@@ -14,7 +15,8 @@ all cores (torch, measured in the same run, last: Lava forks after the emulator,
 Networks: ``dense`` 2312-128-64-10 and ``conv`` 8c3-pool2-16c3p1-pool2-64-10 on real event-digits test
 frames (2x34x34, T = 16; seeded random weights scaled as in bench_lava.py), and ``dvs128``: 16c3p1-pool2-
 32c3p1-pool2-64c3p1-pool2-256-11 on 2x128x128 (DVS Gesture's sensor), T = 16, with random binary inputs at
-``--input-rate`` and random weights scaled layer by layer (bisection) until each layer fires at the rate
+``--input-rate`` and random weights (normal, mean 0.2, sd 1; pooling: ones) scaled layer by layer (bisection,
+on two samples, each layer fed what the ones before it fire) until each layer fires at the rate
 given by ``--rates`` (default: what the trained event-digits conv network fires, see docs/BENCHMARKS.md);
 ``--net FILE`` adds an exported network on event-digits (e.g. a trained one). Then the per-step choice: the conv network on sparse and on dense random inputs with ``cpu`` and its two
 forced methods, and which method ``cpu`` chose for how many steps of each layer.
@@ -27,6 +29,7 @@ within a run are the robust figures; the load average is printed at the start an
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import sys
@@ -39,7 +42,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))  # the tests' seeded nets
 
-ENGINES = (("numba", 1), ("cpu", 1), ("cpu", None), ("cpu-scatter", None), ("cpu-product", None), ("torch", None))
+ENGINES = (("numba", 1), ("cpu", 1), ("cpu", None), ("cpu-scatter", None), ("cpu-product", None), ("torch", 1))
 DVS_LAYERS = (("conv", 16, 3, 1), ("pool", 2), ("conv", 32, 3, 1), ("pool", 2), ("conv", 64, 3, 1), ("pool", 2),
               ("dense", 256))
 #: per-layer firing rates of the trained event-digits conv network (docs/BENCHMARKS.md: `spikeship train --arch
@@ -151,7 +154,8 @@ def dvs_network(samples: int, input_rate: float, rates: dict, T: int):
     rng = np.random.default_rng(4)
     layers, measured = [], []
     for layer in net.layers:
-        base = np.ones(layer.weight.shape) if layer.kind == "pool" else rng.standard_normal(layer.weight.shape)
+        # a little excitation on average, so that the denser targets are reachable before the weights saturate
+        base = np.ones(layer.weight.shape) if layer.kind == "pool" else rng.normal(0.2, 1.0, layer.weight.shape)
         alone = lambda factor: _alone(net, _scaled(layer, base, factor), tuple(src.shape[1:-1]))  # noqa: E731
 
         def rate(factor: float) -> float:
@@ -187,8 +191,9 @@ def _timed(f):
     return time.perf_counter() - wall, time.process_time() - cpu, out
 
 
-def bench_network(net, x, n_lava: int, rounds: int) -> dict:
+def bench_network(net, x, n_lava: int, rounds: int) -> tuple[dict, dict]:
     from spikeship.sim.emulator import emulate
+    from spikeship.sim.engines import torch_single_threaded
 
     n = len(x)
     best: dict[str, float] = {}
@@ -197,7 +202,8 @@ def bench_network(net, x, n_lava: int, rounds: int) -> dict:
     for _ in range(rounds):
         for engine, threads in ENGINES:
             key = f"{engine}/{threads or 'all'}"
-            wall, used, res = _timed(lambda: emulate(net, x, record_spikes=False, engine=engine, threads=threads))
+            with torch_single_threaded() if engine == "torch" else contextlib.nullcontext():  # torch: one thread
+                wall, used, res = _timed(lambda: emulate(net, x, record_spikes=False, engine=engine, threads=threads))
             if reference is None:
                 reference = res
             assert np.array_equal(res.counts, reference.counts) and np.array_equal(res.readout, reference.readout), key

@@ -315,9 +315,13 @@ class CpuEngine:
 
     def feed(self, x: np.ndarray):
         """``x`` ``(B, *feed, T)`` -> ``(spikes (T, B, *feed) channels last, input spikes per step)``."""
-        order = (x.ndim - 1, 0, 2, 3, 1) if x.ndim == 5 else (x.ndim - 1,) + tuple(range(x.ndim - 1))
-        s = np.ascontiguousarray(x.transpose(order))
-        return s, s.reshape(s.shape[0], -1).sum(1, dtype=np.int64)
+        b, n_t = x.shape[0], x.shape[-1]
+        shape = tuple(x.shape[1:-1])
+        channels = shape[0] if _is_map(shape) else 1
+        s = np.empty((n_t, b) + _hwc(shape), np.uint8)
+        active = np.empty(n_t, np.int64)
+        kernels.time_major(x.reshape(b, channels, -1, n_t), s.reshape(n_t, b, -1, channels), active)
+        return s, active
 
     def layer(self, k: int, src):
         spikes, active = src

@@ -204,6 +204,19 @@ if AVAILABLE:
                     c += s_t[n]
                 counts[t, b] = c
 
+    @numba.njit(cache=True, nogil=True)
+    def time_major(x, out, active):
+        """``out[t, b, p, c] = x[b, c, p, t]`` (samples' input, time last and channels first, to steps first and
+        channels last), and ``active[t]``: the spikes of step ``t`` over every sample."""
+        n_b, n_c, n_p, n_t = x.shape
+        active[:] = 0
+        for b in range(n_b):
+            for p in range(n_p):
+                for c in range(n_c):
+                    for t in range(n_t):
+                        out[t, b, p, c] = x[b, c, p, t]
+                        active[t] += x[b, c, p, t]
+
     # --- the step-by-step int64 kernels of the ``numba`` engine -------------------------------------------
 
     @numba.njit(cache=True, nogil=True)
