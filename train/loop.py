@@ -41,7 +41,9 @@ _RESUME_FREE = ("resume", "device", "progress")
 @dataclass(frozen=True)
 class TrainConfig:
     """One training run. ``method="sg"`` means mask probability 0 whatever ``mask_prob`` says;
-    ``model_config`` (a TOML file, see ``spec_from_toml``) replaces the ``arch`` preset."""
+    ``model_config`` (a TOML file, see ``spec_from_toml``) replaces the ``arch`` preset; ``init`` (a checkpoint,
+    e.g. from ``spikeship import``) replaces both: its network, weights and TWO weights are where training
+    starts."""
 
     dataset: str = "event-digits"
     data_dir: str | None = None
@@ -68,6 +70,7 @@ class TrainConfig:
     max_samples: int | None = None
     sensor_downsample: int = 1
     progress: bool = True
+    init: str | None = None
 
     def __post_init__(self) -> None:
         def bad(msg: str) -> None:
@@ -94,6 +97,8 @@ class TrainConfig:
             bad("alpha must be positive, weight decay >= 0, beta in [0, 1], warm-up >= 0")
         if self.max_samples is not None and self.max_samples < 1:
             bad(f"max samples must be at least 1, got {self.max_samples}")
+        if self.init is not None and self.model_config is not None:
+            bad("--init takes the network from its checkpoint; it does not go with --config")
 
     @property
     def mask_probability(self) -> float:
@@ -114,9 +119,16 @@ class TrainConfig:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
-def build_spec(config: TrainConfig, input_shape: tuple[int, int, int], num_classes: int) -> ModelSpec:
-    """The network for ``config`` (arch preset or TOML file); T must exceed the pipeline depth."""
-    if config.model_config is not None:
+def build_spec(config: TrainConfig, input_shape: tuple[int, int, int], num_classes: int, init=None) -> ModelSpec:
+    """The network for ``config`` (arch preset, TOML file, or the ``init`` checkpoint's); T must exceed the
+    pipeline depth."""
+    if init is not None:
+        spec = init.spec
+        if tuple(spec.input_shape) != tuple(input_shape) or spec.num_classes != num_classes:
+            raise SpikeshipError(f"--init {config.init}: its network takes {tuple(spec.input_shape)} with "
+                                 f"{spec.num_classes} classes, {config.dataset} gives {tuple(input_shape)} with "
+                                 f"{num_classes}")
+    elif config.model_config is not None:
         spec = spec_from_toml(config.model_config, input_shape, num_classes)
     else:
         try:
@@ -251,7 +263,8 @@ def train(config: TrainConfig, *, stop_after: int | None = None, data=None) -> d
     else:
         train_set = _load_data(config, "train")
         test_set = _load_data(config, "test")
-    spec = build_spec(config, train_set.input_shape, train_set.num_classes)
+    init = load_checkpoint(config.init) if config.init is not None else None
+    spec = build_spec(config, train_set.input_shape, train_set.num_classes, init)
     if resumed is not None and resumed.spec != spec:
         raise SpikeshipError(f"--resume: the network in {ckpt_path} differs from the one this config builds")
     two_cfg = config.two_config()
@@ -265,6 +278,13 @@ def train(config: TrainConfig, *, stop_after: int | None = None, data=None) -> d
     last_count = 0
     history: list[dict] = []
     start_epoch = 0
+    if init is not None and resumed is None:
+        model.load_state_dict(init.state_dict)
+        if len(init.two_weights) == config.time_steps:
+            a = torch.tensor(init.two_weights, dtype=torch.float64)
+    saved_config = config.to_dict()
+    if init is not None and "import" in init.config:  # what an imported network was mapped from, kept
+        saved_config["import"] = init.config["import"]
     if resumed is not None:
         model.load_state_dict(resumed.state_dict)
         optimizer.load_state_dict(resumed.optimizer_state)
@@ -307,7 +327,7 @@ def train(config: TrainConfig, *, stop_after: int | None = None, data=None) -> d
                    "cuda": torch.cuda.get_rng_state() if device.type == "cuda" else None}
             save_checkpoint(ckpt_path, spec=spec, state_dict=model.state_dict(), two_weights=a,
                             dataset=config.dataset, data_dir=config.data_dir, time_steps=config.time_steps,
-                            class_names=train_set.class_names, config=config.to_dict(), metrics=metrics,
+                            class_names=train_set.class_names, config=saved_config, metrics=metrics,
                             epoch=epoch + 1, optimizer_state=optimizer.state_dict(),
                             scheduler_state=scheduler.state_dict(), rng_state=rng,
                             two_state={"correct": last_correct.tolist(), "count": last_count}, history=history)
@@ -365,7 +385,8 @@ def _metrics(config: TrainConfig, spec: ModelSpec, a, history: list[dict], ev: d
     last = history[-1] if history else {}
     return {
         "dataset": config.dataset,
-        "arch": config.arch if config.model_config is None else f"config:{config.model_config}",
+        "arch": f"init:{config.init}" if config.init else
+                config.arch if config.model_config is None else f"config:{config.model_config}",
         "time_steps": config.time_steps,
         "epochs": len(history),
         "method": config.method,
