@@ -51,7 +51,10 @@ def _dense(layer: Layer) -> tuple[object, float]:
 def _conv_node(layer: Layer, weight: np.ndarray):
     import nir
 
-    return nir.Conv2d(input_shape=np.asarray(layer.input_shape[1:], dtype=np.int64), weight=weight,
+    # NIR's Conv2d takes weight.shape[1] for its input channels, wrong for groups > 1: leave its input shape to
+    # the graph's type inference then, which sets it from the node before
+    hw = np.asarray(layer.input_shape[1:], dtype=np.int64) if layer.groups == 1 else None
+    return nir.Conv2d(input_shape=hw, weight=weight,
                       stride=np.asarray(layer.stride, dtype=np.int64), padding=np.asarray(layer.padding, dtype=np.int64),
                       dilation=np.asarray(layer.dilation, dtype=np.int64), groups=int(layer.groups),
                       bias=np.zeros(layer.shape[0]))

@@ -232,6 +232,12 @@ def _output_shape(name: str, node, spec: LayerSpec, index: int, shape: tuple[int
         raise refuse(name, node, f"{e} (shapes do not chain)") from None
 
 
+def _layer(kind: str, features: int = 0, kernel: int = 1, stride: int = 1, padding: int = 0) -> LayerSpec:
+    """The LayerSpec, its stride left to the kind's default (0) where it is that default."""
+    default = kernel if KINDS[kind].stride_is_kernel else 1
+    return LayerSpec(kind, features, kernel=kernel, stride=0 if stride == default else stride, padding=padding)
+
+
 def _with_synapse(walk: Walked, spec: LayerSpec, weight: np.ndarray, shape: tuple[int, ...], names) -> Walked:
     synapse = Synapse(spec, np.asarray(weight, dtype=np.float64), walk.shape, shape, tuple(names))
     return replace(walk, synapse=synapse, shape=shape)
@@ -261,7 +267,7 @@ def _dense(name: str, node, walk: Walked) -> Walked:
     if w.shape[1] != walk.shape[0]:
         raise refuse(name, node, f"takes {w.shape[1]} inputs but gets {walk.shape[0]} (shapes do not chain)")
     _zero(name, node, "bias", "bias")
-    return _with_synapse(walk, LayerSpec("dense", int(w.shape[0])), w, (int(w.shape[0]),), [name])
+    return _with_synapse(walk, _layer("dense", int(w.shape[0])), w, (int(w.shape[0]),), [name])
 
 
 def _conv(name: str, node, walk: Walked) -> Walked:
@@ -288,10 +294,10 @@ def _conv(name: str, node, walk: Walked) -> Walked:
     else:
         padding = _square(name, node, "padding", _pair(name, node, "padding"))
     if groups == 1:
-        spec = LayerSpec("conv", int(w.shape[0]), kernel=kernel, stride=stride, padding=padding)
+        spec = _layer("conv", int(w.shape[0]), kernel=kernel, stride=stride, padding=padding)
         return _with_synapse(walk, spec, w, _output_shape(name, node, spec, len(walk.layers), walk.shape), [name])
     if groups == channels == w.shape[0] and np.all(w == w[:1]):  # one kernel for every channel: pooling
-        spec = LayerSpec("pool", kernel=kernel, stride=stride, padding=padding)
+        spec = _layer("pool", kernel=kernel, stride=stride, padding=padding)
         return _with_synapse(walk, spec, w[:1, :1], _output_shape(name, node, spec, len(walk.layers), walk.shape),
                              [name])
     raise refuse(name, node, f"grouped convolution (groups={groups}) is expressible only as pooling: one kernel "
@@ -306,7 +312,7 @@ def _pool(average: bool) -> Callable:
         kernel = _square(name, node, "kernel_size", _pair(name, node, "kernel_size"))
         stride = _square(name, node, "stride", _pair(name, node, "stride"))
         padding = _square(name, node, "padding", _pair(name, node, "padding"))
-        spec = LayerSpec("pool", kernel=kernel, stride=stride, padding=padding)
+        spec = _layer("pool", kernel=kernel, stride=stride, padding=padding)
         shape = _output_shape(name, node, spec, len(walk.layers), walk.shape)
         weight = np.full((1, 1, kernel, kernel), 1.0 / (kernel * kernel) if average else 1.0)
         return _with_synapse(walk, spec, weight, shape, [name])
