@@ -141,12 +141,37 @@ def frame_dataset(cfg: DataConfig) -> FramedDataset:
     labels = np.empty(len(opened.indices), dtype=np.int64)
     for k, (index, pos) in enumerate(zip(opened.indices, opened.positions)):
         events, labels[k] = opened.source[int(pos)]
+        check_events(events, opened.sensor_size, f"{cfg.name} {cfg.split} sample {int(index)}",
+                     getattr(opened.source, "data", None), int(pos))
         events = _prepare(events, cfg, int(index), opened.sensor_size, augment)
         spikes[k] = frame_events(events, sensor, cfg.time_steps,
                                  window_for(events, cfg.time_steps, fixed))
+    if len(spikes) and not spikes.any():
+        raise SpikeshipError(f"{cfg.name}: none of the {len(spikes)} samples of the {cfg.split} split holds an "
+                             f"event in its {cfg.time_steps} bins; the files hold no events")
     window = None if fixed is None else window_for(None, cfg.time_steps, fixed)
     return FramedDataset(cfg.name, cfg.split, spikes, labels, sensor, opened.class_names, window,
                          opened.indices)
+
+
+def check_events(events, sensor_size, where: str, paths=None, position: int = 0) -> None:
+    """One line when a sample's events do not fit its sensor (garbage in a data file): every coordinate
+    inside ``sensor_size`` (W, H, P) and no negative time (polarity is not checked: tonic's SHD marks every
+    event p = 1 on its one-polarity sensor)."""
+    names = events.dtype.names or ()
+    limits = {"x": sensor_size[0], "y": sensor_size[1]}
+    for field in ("x", "y", "t"):
+        if field not in names or not len(events):
+            continue
+        values = events[field]
+        lo, hi = values.min(), values.max()
+        if lo < 0 or (field in limits and hi >= limits[field]):
+            bad = lo if lo < 0 else hi
+            source = f" ({paths[position]})" if isinstance(paths, list) and position < len(paths) \
+                and isinstance(paths[position], str) else ""
+            bound = "a time" if field == "t" else f"{field} in [0, {limits[field]})"
+            raise SpikeshipError(f"{where}{source}: event {field}={bad} is not {bound}; the file does not "
+                                 "hold this data set's events")
 
 
 @dataclass(frozen=True, eq=False)

@@ -8,7 +8,9 @@ optimizer, scheduler, RNG and TWO state, so an interrupted run ends exactly wher
 would (CPU; data order comes from a generator seeded by (seed, epoch)).
 
 Loss: cross-entropy on the TWO-decoded output y = (1/T) sum_t a_t o_t (as the authors do: the loss sees
-the weighted output, so a_t scales each step's gradient). AdamW with a per-epoch cosine schedule.
+the weighted output, so a_t scales each step's gradient), with a_t as the chip applies them
+(``two.deployed_weights``: rounded to 1/64, zero during the L steps of pipeline fill), so the float decode
+and the deployed integer decode make the same predictions. AdamW with a per-epoch cosine schedule.
 """
 
 from __future__ import annotations
@@ -195,6 +197,7 @@ def evaluate(model: SpikeNet, spikes: torch.Tensor, labels: torch.Tensor, two_we
     model.eval()
     a = torch.as_tensor(two_weights, dtype=torch.float64)
     a_int = torch.from_numpy(two.quantize_two_weights(a, model.spec.num_spiking_layers))
+    a_dec = two.deployed_weights(a, model.spec.num_spiking_layers)
     n = len(labels)
     correct = correct_int = 0
     step_correct = torch.zeros(a.shape[0], dtype=torch.int64)
@@ -203,7 +206,7 @@ def evaluate(model: SpikeNet, spikes: torch.Tensor, labels: torch.Tensor, two_we
         x = spikes[start:start + batch_size].to(device=device, dtype=torch.float32)
         y = labels[start:start + batch_size].to(device)
         readout, layer_spikes = model(x)
-        correct += int((two.decode(readout, a).argmax(1) == y).sum())
+        correct += int((two.decode(readout.double(), a_dec).argmax(1) == y).sum())
         correct_int += int((decode_integer(readout_integers(readout).cpu(), a_int).argmax(1) == y.cpu()).sum())
         step_correct += two.step_correct(readout, y)
         rates += torch.tensor([float(s.sum()) / s[0].numel() for s in layer_spikes], dtype=torch.float64)
@@ -356,6 +359,7 @@ def _train_epoch(model, optimizer, spikes, labels, a, config: TrainConfig, epoch
     correct = 0
     seen = 0
     step_correct = torch.zeros(config.time_steps, dtype=torch.int64)
+    a_dec = two.deployed_weights(a, model.spec.num_spiking_layers)
     started = time.perf_counter()
     bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False,
                disable=not config.progress, dynamic_ncols=True)
@@ -363,7 +367,7 @@ def _train_epoch(model, optimizer, spikes, labels, a, config: TrainConfig, epoch
         x = spikes[idx].to(device=device, dtype=torch.float32)
         y = labels[idx].to(device)
         readout, _ = model(x)
-        logits = two.decode(readout, a)
+        logits = two.decode(readout, a_dec)
         loss = F.cross_entropy(logits, y)
         if not torch.isfinite(loss):
             raise SpikeshipError(f"loss became {float(loss)} at epoch {epoch + 1}, batch {b + 1}; "
@@ -405,6 +409,7 @@ def _metrics(config: TrainConfig, spec: ModelSpec, a, history: list[dict], ev: d
         "train_samples": len(train_set),
         "train_seconds": sum(row.get("seconds", 0.0) for row in history),
         "note": "weights are 8-bit quantized in every forward; train_accuracy is the running accuracy of each "
-                "training epoch; test_accuracy uses the float TWO decode, test_accuracy_quantized_deploy the "
-                "integer one (a_int = round(64 a_t), zero for the first L steps)",
+                "training epoch; test_accuracy uses the float TWO decode with the deployed weights "
+                "(a_int / 64: a_int = round(64 a_t), zero for the first L steps), test_accuracy_quantized_deploy "
+                "the integer accumulators; the two make the same predictions",
     }

@@ -43,6 +43,7 @@ def plot_curves(path: Path, history: Sequence[dict], title: str) -> None:
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [row["epoch"] for row in history]
     fig = Figure(figsize=(9, 3.6))
@@ -50,9 +51,15 @@ def plot_curves(path: Path, history: Sequence[dict], title: str) -> None:
     ax_loss.plot(epochs, [row["loss"] for row in history], marker="o")
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("training loss")
-    for key, label in (("train_accuracy", "train"), ("test_accuracy", "test (float decode)"),
-                       ("test_accuracy_quantized_deploy", "test (integer TWO decode)")):
-        ax_acc.plot(epochs, [100 * row[key] for row in history], marker="o", label=label)
+    # the float and the integer test decode coincide by construction (train.two.deployed_weights): a dashed
+    # line with other markers keeps both visible where they overlap
+    for key, label, style in (("train_accuracy", "train", dict(marker="o")),
+                              ("test_accuracy", "test (float decode)", dict(marker="o", markersize=7)),
+                              ("test_accuracy_quantized_deploy", "test (integer TWO decode, deployed)",
+                               dict(marker="x", linestyle="--", markersize=7))):
+        ax_acc.plot(epochs, [100 * row[key] for row in history], label=label, **style)
+    for ax in (ax_loss, ax_acc):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_acc.set_xlabel("epoch")
     ax_acc.set_ylabel("accuracy (%)")
     ax_acc.legend(fontsize=8)

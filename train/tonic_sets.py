@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from spikeship.errors import SpikeshipError
 
 
@@ -42,6 +44,7 @@ class TonicSet:
         return dict(self.split_paths)[split]
 
 
+NMNIST_EVENT_BYTES = 5
 _SHD_DATASETS = ("spikes/times", "spikes/units", "labels", "extra/keys", "extra/speaker")
 
 
@@ -86,6 +89,10 @@ def _check_nmnist(spec: TonicSet, data_dir, folder: Path) -> None:
     for f in files:  # tonic takes the label from the last character of the folder name
         if f.parent.parent != folder or not re.fullmatch(r"[0-9]", f.parent.name):
             raise _fail(spec, data_dir, f"{f.relative_to(folder.parent)} is not in a digit folder")
+        size = f.stat().st_size
+        if size % NMNIST_EVENT_BYTES:
+            raise _fail(spec, data_dir, f"{f.relative_to(folder.parent)} holds {size} bytes, not whole "
+                                        f"{NMNIST_EVENT_BYTES}-byte N-MNIST events")
 
 
 def _check_dvsgesture(spec: TonicSet, data_dir, folder: Path) -> None:
@@ -101,6 +108,15 @@ def _check_dvsgesture(spec: TonicSet, data_dir, folder: Path) -> None:
     for d in folder.iterdir():  # tonic also walks folders without .npy files
         if d.is_dir() and not re.fullmatch(r"user\d+_.+", d.name):
             raise _fail(spec, data_dir, f"unexpected folder {folder.name}/{d.name}")
+    for f in files:  # the header only (memory-mapped): tonic expects an N x 4 integer array (x, y, p, t)
+        try:
+            a = np.load(f, mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError, EOFError) as err:
+            raise _fail(spec, data_dir, f"{f.relative_to(folder.parent)} is not a readable .npy array "
+                                        f"({str(err).splitlines()[0]})") from None
+        if a.ndim != 2 or a.shape[1] != 4 or a.dtype.kind not in "iuf":
+            raise _fail(spec, data_dir, f"{f.relative_to(folder.parent)} holds a {a.dtype} array of shape "
+                                        f"{a.shape}, not N x 4 events (x, y, p, t)")
 
 
 def _check_shd(spec: TonicSet, data_dir, path: Path) -> None:

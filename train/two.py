@@ -74,6 +74,13 @@ def should_update(epoch: int, config: TWOConfig) -> bool:
     return config.decode == "two" and epoch >= max(config.warmup, 1)
 
 
+def deployed_weights(weights, num_spiking_layers: int) -> torch.Tensor:
+    """The TWO weights as the chip applies them, as floats: ``a_int[t] / TWO_SCALE`` (rounded to 1/64, zero for
+    the first L steps of pipeline fill). Training and evaluation decode with these, so the float decode weighs
+    the time steps exactly as the deployed integer decode does (same predictions)."""
+    return torch.from_numpy(quantize_two_weights(weights, num_spiking_layers).astype(np.float64) / TWO_SCALE)
+
+
 def decode(readout: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """y = (1/T) sum_t a_t o_t, readout (N, classes, T) -> (N, classes). No gradient flows into a."""
     a = torch.as_tensor(weights).detach().to(dtype=readout.dtype, device=readout.device)

@@ -82,3 +82,22 @@ def test_config_validation():
         two.TWOConfig(4, decode="max")
     with pytest.raises(ValueError, match="beta"):
         two.TWOConfig(4, beta=1.5)
+
+
+def test_training_decodes_with_the_weights_the_chip_applies():
+    """Float decode with deployed_weights = integer deploy decode, sample for sample (issue: a conv network's
+    deployed accuracy differed from the float one when the float decode kept the pipeline-fill weights)."""
+    gen = torch.Generator().manual_seed(1)
+    a = two.initial_weights(10)
+    for _ in range(5):
+        a = two.update_weights(a, torch.rand(10, generator=gen, dtype=torch.float64), beta=0.3)
+    dec = two.deployed_weights(a, 3)
+    assert dec[:3].tolist() == [0, 0, 0] and torch.equal(dec * 64, torch.round(a * 64) * (torch.arange(10) >= 3))
+    readout = torch.randint(-300, 300, (500, 4, 10), generator=gen).double() / 32  # readouts are k/32
+    readout[..., :3] = torch.randint(-9, 9, (500, 4, 3), generator=gen).double()  # whatever the fill holds
+    from spikeship.train.model import decode_integer, readout_integers
+
+    float_pred = two.decode(readout, dec).argmax(1)
+    int_pred = decode_integer(readout_integers(readout), torch.from_numpy(two.quantize_two_weights(a, 3))).argmax(1)
+    assert torch.equal(float_pred, int_pred)
+    assert not torch.equal(two.decode(readout, a).argmax(1), int_pred)  # the float a_t would differ here
