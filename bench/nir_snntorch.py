@@ -141,12 +141,19 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="nir-demo")
     p.add_argument("--epochs", type=int, default=5, help="snnTorch training epochs")
     p.add_argument("--finetune-epochs", type=int, default=3, help="spikeship MSG + TWO epochs after the import")
+    p.add_argument("--finetune-lr", type=float, default=1e-4, help="AdamW learning rate of the fine-tuning")
     p.add_argument("--hidden", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
+    import contextlib
+    import io
+
     import nir
     import snntorch
+
+    with contextlib.redirect_stdout(io.StringIO()):  # lava-dl's notice about its optional Prophesee toolbox
+        import lava.lib.dl.slayer  # noqa: F401
 
     from spikeship import backends
     from spikeship.backends import RunOptions
@@ -238,11 +245,11 @@ def main(argv=None) -> int:
         print(agreement_line(name, pairs))
     summary.update(import_lines=result.lines(), parity_ok=r.ok, accuracy=acc, agreement=agree, lava_s=lava_s)
 
-    print(f"== 6. fine-tune with MSG + TWO ({args.finetune_epochs} epochs), export to NIR (dt 1e-4), run in snnTorch",
+    print(f"== 6. fine-tune with MSG + TWO ({args.finetune_epochs} epochs, lr {args.finetune_lr:g}), export to NIR (dt 1e-4), run in snnTorch",
           flush=True)
     tuned_dir = out / "tuned"
     metrics = train(TrainConfig(init=str(ckpt), dataset="event-digits", time_steps=T, epochs=args.finetune_epochs,
-                                out=str(tuned_dir), progress=False, seed=args.seed))
+                                lr=args.finetune_lr, out=str(tuned_dir), progress=False, seed=args.seed))
     tuned_net, tuned_nir = out / "tuned.net", out / "tuned.nir"
     export_checkpoint(ExportConfig(model=tuned_dir / "model.pt", out=tuned_net, nir=tuned_nir, nir_dt=1e-4))
     tuned = read_net(tuned_net)

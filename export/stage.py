@@ -126,6 +126,10 @@ def describe(net: Network, path: str = "") -> tuple[str, str | None]:
                if "acc" in k and isinstance(v, (int, float)) and not isinstance(v, bool)}
         lines.append(f"model card: dataset {card.get('dataset', '?')}, epoch {card.get('epoch', '?')}"
                      + (", " + ", ".join(f"{k} {v}" for k, v in sorted(acc.items())) if acc else ""))
+        imported = (card.get("config") or {}).get("import") if isinstance(card.get("config"), dict) else None
+        if isinstance(imported, dict):
+            lines.append(f"imported from {imported.get('format', '?')} {imported.get('source', '?')} at dt = "
+                         f"{imported.get('dt', '?')} s; readout: {imported.get('readout', '?')}")
     try:
         resources = estimate_resources(net)
     except (ValueError, SpikeshipError) as e:  # geometry a hand-made file got wrong

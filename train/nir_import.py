@@ -11,12 +11,16 @@ Per spiking layer (float weights ``w`` with the neuron's gain folded in, thresho
 - weights and threshold: the dynamics are linear in (weights, threshold) and the reset goes to 0, so scaling
   both by one factor changes no spike. The layer is scaled so that its threshold is an integer mantissa ``m``
   (``vThMant``; the threshold is then exact) and its weights ``2 round(m w / (2 theta))`` use as much of the
-  8-bit range ``[-254, 254]`` as fits, with every neuron's worst-case per-step input within int16. Weights
+  8-bit range ``[-254, 254]`` as fits, with every neuron's worst-case per-step input within half of int16
+  (``INPUT_SHARE``: the other half is room for ``train --init`` to grow the weights; export refuses a network
+  beyond int16, where Lava would wrap the input). Weights
   that already lie on the grid (``64 w`` even integers, ``64 theta`` an integer: a spikeship export) are
   kept as they are, so a round trip gives the very same integers. The rounding of the weights is reported
   relative to the largest weight.
-- the readout (an ``Affine``/``Linear`` node's weights, or the identity on the last layer's spikes) is scaled
-  the same way with no threshold to keep: the TWO decision (an argmax) does not depend on its scale.
+- the readout (an ``Affine``/``Linear`` node's weights) is scaled the same way with no threshold to keep: the
+  TWO decision (an argmax) does not depend on its scale. A spike-count readout (the identity on the last
+  layer's spikes) is the identity times 254, the largest 8-bit weight: the same decision, and the widest range
+  of logits for ``train --init``'s cross-entropy (a readout of weight 1 caps them at 1).
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ WEIGHT_STEP = int(hw("weight_step"))
 #: the largest weight magnitude used when scaling (weight_max; -256 is avoided: Lava's Dense may alter it)
 WEIGHT_LIMIT = int(hw("weight_max"))
 INPUT_MIN, INPUT_MAX = int(hw("synaptic_input_min")), int(hw("synaptic_input_max"))
+#: the share of the int16 worst-case input a scaled layer may use (the rest: headroom for fine-tuning)
+INPUT_SHARE = 0.5
 VTH_MIN, VTH_MAX = int(hw("vth_mant_min")), int(hw("vth_mant_max"))
 I_DECAY_MIN, I_DECAY_MAX = int(hw("current_decay_min")), int(hw("current_decay_max"))
 V_DECAY_MIN, V_DECAY_MAX = int(hw("voltage_decay_min")), int(hw("voltage_decay_max"))
@@ -45,6 +51,10 @@ V_DECAY_MIN, V_DECAY_MAX = int(hw("voltage_decay_min")), int(hw("voltage_decay_m
 DISCRETIZATION = ("forward Euler with step dt (NIR's Lava mapping): current decay = dt/tau_syn, voltage decay = "
                   "dt/tau_mem, input weights x w_in (dt/tau_syn) r (dt/tau_mem); LIF: instant synapse (current "
                   "decay 1), weights x r dt/tau")
+ERRORS = ("what makes the deployed network differ from the graph's float dynamics: decays rounded to 1/4096 and "
+          "weights to the 8-bit grid (reported per layer), Loihi truncating each decay product toward zero and "
+          "keeping 24-bit states, and the pipeline: layer k runs k steps later, so the readout sees the last "
+          "layer's first T - L steps")
 RESET = ("reset to zero without delay (NIR has no field for the reset mode; only such a reset deploys "
          "faithfully: snnTorch needs reset_mechanism='zero', reset_delay=False)")
 
@@ -56,22 +66,24 @@ def to_grid(x: np.ndarray, scale: float) -> np.ndarray:
     return (WEIGHT_STEP * np.round(np.asarray(x, dtype=np.float64) * scale / WEIGHT_STEP)).astype(np.int64)
 
 
-def fits(w: np.ndarray) -> bool:
-    """Within the 8-bit range, and every neuron's worst-case per-step input within int16."""
+def fits(w: np.ndarray, share: float = 1.0) -> bool:
+    """Within the 8-bit range, and every neuron's worst-case per-step input within ``share`` of int16."""
     rows = np.asarray(w, dtype=np.int64).reshape(w.shape[0], -1)
-    return bool(np.abs(rows).max() <= WEIGHT_LIMIT and np.clip(rows, 0, None).sum(1).max() <= INPUT_MAX
-                and np.clip(rows, None, 0).sum(1).min() >= INPUT_MIN)
+    return bool(np.abs(rows).max() <= WEIGHT_LIMIT and np.clip(rows, 0, None).sum(1).max() <= share * INPUT_MAX
+                and np.clip(rows, None, 0).sum(1).min() >= share * INPUT_MIN)
 
 
-def largest_fit(x: np.ndarray, cap: int) -> tuple[int, np.ndarray]:
-    """The largest integer ``m <= cap`` whose ``to_grid(x, m)`` fits, and those integers; ``(0, ...)`` if none."""
+def largest_fit(x: np.ndarray, cap: int, share: float = INPUT_SHARE) -> tuple[int, np.ndarray]:
+    """The largest integer ``m <= cap`` whose ``to_grid(x, m)`` fits with ``share`` of int16, and those integers;
+    ``(0, ...)`` if none."""
     rows = np.asarray(x, dtype=np.float64).reshape(x.shape[0], -1)
-    bounds = [WEIGHT_LIMIT / np.abs(rows).max(), INPUT_MAX / max(np.clip(rows, 0, None).sum(1).max(), 1e-300),
-              -INPUT_MIN / max(-np.clip(rows, None, 0).sum(1).min(), 1e-300), cap]
+    bounds = [WEIGHT_LIMIT / np.abs(rows).max(),
+              share * INPUT_MAX / max(np.clip(rows, 0, None).sum(1).max(), 1e-300),
+              -share * INPUT_MIN / max(-np.clip(rows, None, 0).sum(1).min(), 1e-300), cap]
     m = int(min(cap, math.floor(min(bounds))))
     while m >= 1:
         w = to_grid(x, m)
-        if fits(w):
+        if fits(w, share):
             return m, w
         m -= max(1, m // 64)  # rounding up pushed a sum over: step down
     return 0, to_grid(x, 0)
@@ -206,6 +218,9 @@ class ReadoutMapping:
 
 def map_readout(readout: FloatReadout) -> ReadoutMapping:
     w = readout.weight
+    if readout.spike_count:  # the identity at the largest 8-bit weight: the same decision, the widest logit range
+        ints = WEIGHT_LIMIT * np.rint(w).astype(np.int64)  # for fine-tuning's cross-entropy
+        return ReadoutMapping(readout, ints, float(WEIGHT_LIMIT), True, weight_error(w, ints, WEIGHT_LIMIT))
     if not np.any(w):
         raise SpikeshipError(f"readout (node '{readout.node}'): every weight is zero")
     if _on_grid(WEIGHT_SCALE * w, WEIGHT_STEP):
@@ -275,7 +290,7 @@ def two_weights_for(time_steps: int, written: tuple[float, ...] | None) -> np.nd
 def model_card(imported: Imported, source: Path, dt: float, dt_from: str, two_from: str) -> dict:
     """What was mapped and how (stored in the checkpoint's config under ``import``, so in every ``.net``)."""
     return {"source": str(source), "format": "NIR", "dt": dt, "dt_from": dt_from,
-            "discretization": DISCRETIZATION, "reset": RESET,
+            "discretization": DISCRETIZATION, "reset": RESET, "errors": ERRORS,
             "layers": [m.card() for m in imported.layers],
             **imported.readout.card(len(imported.layers)), "two_weights": two_from}
 

@@ -30,11 +30,15 @@ def test_snntorch_graph_to_lava_with_parity(tmp_path, capsys):
     assert card["dt"] == 1e-4 and card["dt_from"] == "--dt" and card["two_weights"] == "uniform (a_t = 1)"
     assert [layer["nodes"] for layer in card["layers"]] == [["1", "2"], ["3", "4"]]
     assert "reset to zero without delay" in card["reset"] and "forward Euler" in card["discretization"]
+    assert "truncating each decay product" in card["errors"]
     assert main(["export", str(ckpt), "--out", str(net)]) == 0
     deployed = read_net(net)
     assert deployed.dataset == "event-digits" and deployed.model_card["config"]["import"] == card
     np.testing.assert_array_equal(deployed.two_weights, [0, 0, 64, 64, 64, 64, 64, 64])
     capsys.readouterr()
+    assert main(["export", "--inspect", str(net)]) == 0
+    assert f"imported from NIR {nir_path} at dt = 0.0001 s; readout: spike count: identity readout of layer 1's " \
+           "spikes" in capsys.readouterr().out
     assert main(["parity", str(ckpt), str(net), "--samples", "3", "--no-progress"]) == 0
     assert "parity: all equal over 3 samples x 8 steps x 2 layers" in capsys.readouterr().out
 
