@@ -27,6 +27,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))  # the snnTorch helpers
+from snntorch_nets import FAITHFUL, snntorch_graph, snntorch_spikes  # noqa: E402
+
 T = 16
 ALPHA, BETA = 0.5, 0.9
 
@@ -34,27 +37,9 @@ ALPHA, BETA = 0.5, 0.9
 def build_snntorch(hidden: int):
     import snntorch as snn
 
-    faithful = dict(init_hidden=True, reset_mechanism="zero", reset_delay=False)
     return torch.nn.Sequential(
-        torch.nn.Flatten(), torch.nn.Linear(2 * 34 * 34, hidden, bias=False), snn.Synaptic(ALPHA, BETA, **faithful),
-        torch.nn.Linear(hidden, 10, bias=False), snn.Synaptic(ALPHA, BETA, **faithful))
-
-
-def snntorch_forward(net, x: torch.Tensor) -> list[torch.Tensor]:
-    """Spikes of every spiking module, (N, F, T), from zero state; x (N, C, H, W, T)."""
-    import snntorch as snn
-
-    for m in net:
-        if isinstance(m, snn.SpikingNeuron):
-            m.reset_mem()
-    out: dict[int, list] = {}
-    for t in range(x.shape[-1]):
-        h = x[..., t]
-        for i, m in enumerate(net):
-            h = m(h)
-            if isinstance(m, snn.SpikingNeuron):
-                out.setdefault(i, []).append(h)
-    return [torch.stack(s, -1) for _, s in sorted(out.items())]
+        torch.nn.Flatten(), torch.nn.Linear(2 * 34 * 34, hidden, bias=False), snn.Synaptic(ALPHA, BETA, **FAITHFUL),
+        torch.nn.Linear(hidden, 10, bias=False), snn.Synaptic(ALPHA, BETA, **FAITHFUL))
 
 
 def train_snntorch(net, train, test, epochs: int, seed: int) -> list[str]:
@@ -68,7 +53,7 @@ def train_snntorch(net, train, test, epochs: int, seed: int) -> list[str]:
         net.train()
         for lo in range(0, len(order), 64):
             idx = order[lo:lo + 64]
-            counts = snntorch_forward(net, x_all[idx])[-1].sum(-1)
+            counts = snntorch_spikes(net, x_all[idx])[-1].sum(-1)
             loss = torch.nn.functional.cross_entropy(counts, y_all[idx])
             opt.zero_grad()
             loss.backward()
@@ -83,25 +68,8 @@ def train_snntorch(net, train, test, epochs: int, seed: int) -> list[str]:
 @torch.no_grad()
 def snntorch_accuracy(net, data) -> float:
     net.eval()
-    counts = snntorch_forward(net, data.frames)[-1].sum(-1)
+    counts = snntorch_spikes(net, data.frames)[-1].sum(-1)
     return float((counts.argmax(1) == data.labels).float().mean())
-
-
-def snntorch_graph(net, input_shape):
-    """The NIR graph of ``net`` from snnTorch's own per-module node exporter, Input and Output added."""
-    import nir
-    from snntorch.export_nir import _extract_snntorch_module
-
-    nodes = {"input": nir.Input(input_type=np.asarray(input_shape))}
-    for i, module in enumerate(net):
-        node = _extract_snntorch_module(module)
-        if isinstance(node, nir.Flatten):  # snnTorch leaves its input type to nirtorch's tracing
-            node = nir.Flatten(input_type={"input": np.asarray(input_shape)}, start_dim=node.start_dim,
-                               end_dim=node.end_dim)
-        nodes[str(i)] = node
-    nodes["output"] = nir.Output(output_type=np.asarray([10]))
-    names = list(nodes)
-    return nir.NIRGraph(nodes=nodes, edges=list(zip(names, names[1:])), type_check=False)
 
 
 @torch.no_grad()
@@ -194,7 +162,7 @@ def main(argv=None) -> int:
         print(f"   snntorch.export_to_nir: {type(e).__name__}: {e} (nir {nir.version} type inference); the graph "
               f"is assembled from snnTorch's per-module node exporter instead")
     nir_path = out / "snntorch.nir"
-    nir.write(nir_path, snntorch_graph(net, (2, 34, 34)), compression=None)  # 0-d parameters: no compression
+    nir.write(nir_path, snntorch_graph(net, (2, 34, 34), 10), compression=None)  # 0-d parameters: no compression
     print(f"   {nir_path}", flush=True)
 
     print("== 3. spikeship import", flush=True)
@@ -221,7 +189,7 @@ def main(argv=None) -> int:
     ref_readout, ref_spikes = simulate(walked, x_test)
     with torch.no_grad():
         net.eval()
-        original = [s.to(torch.uint8).numpy() for s in snntorch_forward(net, test.frames)]
+        original = [s.to(torch.uint8).numpy() for s in snntorch_spikes(net, test.frames)]
     lava = parity.runs["lava"]
     layers = len(deployed.layers)
     two = np.ones(T)

@@ -39,12 +39,15 @@ class ImportConfig:
     time_steps: int | None = None
     samples: int = 100
     split: str = "test"
+    downsample: int = 1
 
     def __post_init__(self) -> None:
         if self.dt is not None and not (self.dt > 0 and np.isfinite(self.dt)):
             raise SpikeshipError(f"--dt must be a positive number of seconds, got {self.dt}")
         if self.time_steps is not None and self.time_steps < 2:
             raise SpikeshipError(f"--time-steps must be at least 2, got {self.time_steps}")
+        if self.downsample < 1:
+            raise SpikeshipError(f"--sensor-downsample must be at least 1, got {self.downsample}")
         if self.samples < 0:
             raise SpikeshipError(f"--samples must be 0 or more, got {self.samples}")
         if Path(self.nir).resolve() == Path(self.out).resolve():
@@ -128,7 +131,7 @@ def import_nir(cfg: ImportConfig) -> ImportResult:
                              f"({', '.join(DATASETS)})")
     check_writable(cfg.out)
     steps = cfg.time_steps or (len(meta.two_weights) if meta.two_weights else DEFAULT_TIME_STEPS)
-    first = load_dataset(dataset, cfg.data_dir, steps, cfg.split, max_samples=1)
+    first = load_dataset(dataset, cfg.data_dir, steps, cfg.split, max_samples=1, downsample=cfg.downsample)
     try:
         walked = walk_graph(graph, dt, first.input_shape)
         imported = map_to_loihi(walked)
@@ -148,7 +151,8 @@ def import_nir(cfg: ImportConfig) -> ImportResult:
         raise SpikeshipError(f"{cfg.nir}: {e}") from None
     result = None
     if cfg.samples:
-        data = load_dataset(dataset, cfg.data_dir, steps, cfg.split, max_samples=cfg.samples)
+        data = load_dataset(dataset, cfg.data_dir, steps, cfg.split, max_samples=cfg.samples,
+                            downsample=cfg.downsample)
         if cfg.samples > len(data):
             raise SpikeshipError(f"--samples {cfg.samples}: the {cfg.split} split of {dataset} has {len(data)}")
         result = check_on_samples(walked, net, data.spikes.numpy(), data.labels.numpy(), two)
@@ -159,7 +163,7 @@ def import_nir(cfg: ImportConfig) -> ImportResult:
         "reference_accuracy": result["reference_accuracy"], "imported_accuracy": result["imported_accuracy"],
         "import_check": result}
     save_imported(cfg.out, imported, model, two_weights=two, dataset=dataset, data_dir=cfg.data_dir,
-                  class_names=names, card=card, metrics=metrics)
+                  class_names=names, card=card, metrics=metrics, downsample=cfg.downsample)
     nodes = tuple(type(node).__name__ for _, node in chain(graph))
     return ImportResult(Path(cfg.nir), nodes, imported, Path(cfg.out), float(dt), dt_from, steps, dataset,
                         tuple(names), result)
@@ -176,6 +180,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", default=None, metavar="NAME",
                         help=f"the data set the network runs on (default: the one the metadata names). {dataset_help()}")
     parser.add_argument("--data-dir", default=None, metavar="DIR", help="folder holding a tonic data set")
+    parser.add_argument("--sensor-downsample", type=int, default=1, metavar="K",
+                        help="divide the sensor's x and y by K, as the network was trained (default 1)")
     parser.add_argument("--time-steps", type=int, default=None, metavar="T",
                         help=f"time bins per sample (default: as many as the metadata's TWO weights, else "
                              f"{DEFAULT_TIME_STEPS})")
@@ -187,7 +193,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = ImportConfig(nir=Path(args.nir), out=Path(args.out), dt=args.dt, dataset=args.dataset,
-                       data_dir=args.data_dir, time_steps=args.time_steps, samples=args.samples, split=args.split)
+                       data_dir=args.data_dir, time_steps=args.time_steps, samples=args.samples, split=args.split,
+                       downsample=args.sensor_downsample)
     for line in import_nir(cfg).lines():
         print(line)
     return 0

@@ -296,13 +296,14 @@ def model_card(imported: Imported, source: Path, dt: float, dt_from: str, two_fr
 
 
 def save_imported(path: str | Path, imported: Imported, model: SpikeNet, *, two_weights: np.ndarray, dataset: str,
-                  data_dir: str | None, class_names, card: dict, metrics: dict | None = None) -> Path:
+                  data_dir: str | None, class_names, card: dict, metrics: dict | None = None,
+                  downsample: int = 1) -> Path:
     """The spikeship checkpoint of an imported network (epoch 0, no training state: ``train --init`` fine-tunes
     it, ``--resume`` does not apply)."""
     from .checkpoint import save_checkpoint
 
     time_steps = len(two_weights)
-    config = {"dataset": dataset, "data_dir": data_dir, "time_steps": time_steps, "sensor_downsample": 1,
+    config = {"dataset": dataset, "data_dir": data_dir, "time_steps": time_steps, "sensor_downsample": int(downsample),
               "import": card}
     return save_checkpoint(path, spec=imported.spec, state_dict=model.state_dict(), two_weights=two_weights,
                            dataset=dataset, data_dir=data_dir, time_steps=time_steps, class_names=class_names,

@@ -1,10 +1,7 @@
-"""NIR with snnTorch 1.0 itself (a dev dependency): its networks, written by its own node exporter, simulate
-spike for spike as the import's float reference; and the other way, a spikeship network exported to NIR runs in
-snnTorch's ``import_from_nir`` spike for spike as that same reference.
-
-snnTorch's ``export_to_nir`` of a ``Synaptic`` stack fails nir 1.0.8's type inference (its CubaLIF parameters
-are per-layer scalars), so the graphs here are assembled from the nodes snnTorch's exporter writes for each module
-(``snntorch.export_nir._extract_snntorch_module``): exactly what snnTorch writes, Input/Output added."""
+"""NIR with snnTorch 1.0 itself (a dev dependency): its networks, written by its own node exporter
+(``snntorch_nets.snntorch_graph``), simulate spike for spike as the import's float reference; and the other way,
+a spikeship network exported to NIR runs in snnTorch's ``import_from_nir`` spike for spike as that same
+reference."""
 
 from __future__ import annotations
 
@@ -12,7 +9,6 @@ import nir
 import numpy as np
 import snntorch as snn  # the dev extra installs it (a test dependency, not a runtime one)
 import torch
-from snntorch.export_nir import _extract_snntorch_module
 
 from nets import random_model
 from spikeship import backends
@@ -21,33 +17,11 @@ from spikeship.export.nir_export import network_graph
 from spikeship.export.quantize import quantize_model
 from spikeship.train.nir_graph import walk_graph
 from spikeship.train.nir_reference import agreement, simulate
+from snntorch_nets import FAITHFUL, snntorch_graph, snntorch_spikes
 
-FAITHFUL = dict(init_hidden=True, reset_mechanism="zero", reset_delay=False)
-
-
-def snntorch_graph(net: torch.nn.Sequential, input_shape, outputs: int):
-    nodes = {"input": nir.Input(input_type=np.asarray(input_shape))}
-    for i, module in enumerate(net):
-        nodes[str(i)] = _extract_snntorch_module(module)
-    nodes["output"] = nir.Output(output_type=np.asarray([outputs]))
-    names = list(nodes)
-    return nir.NIRGraph(nodes=nodes, edges=list(zip(names, names[1:])), type_check=False)
-
-
-@torch.no_grad()
-def snntorch_spikes(net: torch.nn.Sequential, x: torch.Tensor) -> list[np.ndarray]:
-    """Every spiking module's output per step, (N, *shape, T), from zero state; x is (N, *input, T)."""
-    for module in net:
-        if isinstance(module, snn.SpikingNeuron):
-            module.reset_mem()
-    steps: dict[int, list] = {}
-    for t in range(x.shape[-1]):
-        h = x[..., t]
-        for i, module in enumerate(net):
-            h = module(h)
-            if isinstance(module, snn.SpikingNeuron):
-                steps.setdefault(i, []).append(h)
-    return [torch.stack(s, -1).to(torch.uint8).numpy() for _, s in sorted(steps.items())]
+def snntorch_uint8(net, x) -> list[np.ndarray]:
+    with torch.no_grad():
+        return [s.to(torch.uint8).numpy() for s in snntorch_spikes(net, x)]
 
 
 def test_snntorch_conv_pool_dense_network_is_the_float_reference_spike_for_spike():
@@ -65,7 +39,7 @@ def test_snntorch_conv_pool_dense_network_is_the_float_reference_spike_for_spike
     assert walked.readout.spike_count
     x = (torch.rand(5, 2, 10, 10, 12) < 0.3).float()
     ours = simulate(walked, x.numpy())[1]
-    theirs = snntorch_spikes(net, x)
+    theirs = snntorch_uint8(net, x)
     assert [int(s.sum()) for s in theirs] == [2835, 1680, 54]  # every layer spikes
     for mine, snn_spikes in zip(ours, theirs):
         np.testing.assert_array_equal(mine, snn_spikes)
