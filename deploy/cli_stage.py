@@ -36,6 +36,8 @@ def config_from_args(args) -> RunConfig:
 
 def run(args) -> int:
     r = run_stage(config_from_args(args))
+    if r is None:  # a rank other than 0 under torchrun: rank 0 reports
+        return 0
     print(f"{r['backend']}: accuracy {100 * r['accuracy']:.2f}% ({r['correct']}/{r['samples']}) on "
           f"{r['dataset']} {r['split']}, T = {r['time_steps']}")
     print(f"spikes per sample by layer: {', '.join(f'{m:.1f}' for m in r['spike_counts']['mean_per_layer'])}")

@@ -4,6 +4,8 @@ The network record is written to a ``.net`` file in the run's temporary folder (
 builds. The graph: a :class:`StreamSource` sending all samples back to back -> ``netx.hdf5.Network`` (reset
 every ``T`` steps, offsets from :mod:`spikeship.sim.layout`) -> a Lava ``Dense`` with the readout weights
 -> :class:`TwoReadout`; one :class:`SpikeRecorder` per spiking layer. It is compiled once for all samples.
+A recurrent layer's recurrent synapse buffer is zeroed between samples (the run pauses at each of
+:func:`spikeship.sim.layout.recurrent_clear_steps`), which netx's reset does not do.
 Inputs, spikes and readouts pass through memory-mapped ``.npy`` files in a temporary folder, not Lava
 Vars (``Var.get``/``set`` cost about 27 us per element). The network is always stopped, also on errors
 and Ctrl-C, and no Lava process outlives it.
@@ -14,6 +16,7 @@ each with its own network; results are merged in sample order.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing as mp
 import os
 import queue as queue_mod
@@ -21,7 +24,6 @@ import signal
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -113,12 +115,20 @@ def run_lava(net: Network, inputs, *, record_spikes: bool = False, chunk_samples
             dense.a_out.connect(two.a_in)
             cfg = Loihi2SimCfg(select_tag="fixed_pt")
             _start_runtime(network, cfg)
+            clear: dict[int, list] = {}  # steps completed -> recurrent synapses to zero then
+            for k, layer in enumerate(net.layers):
+                if layer.recurrent_weight is not None:
+                    for step in layout.recurrent_clear_steps(n, T, k):
+                        clear.setdefault(step, []).append(network.layers[k].synapse_rec)
             piece = max(1, chunk_samples) * T
-            done = 0
-            for g0 in range(0, total, piece):
-                network.run(condition=RunSteps(num_steps=min(piece, total - g0)), run_cfg=cfg)
-                last = min(total, g0 + piece) - 1
-                finished = sum(1 for j in range(done, n) if layout.readout_done_step(j, T) <= last)
+            stops = sorted(set(range(piece, total, piece)) | set(clear) | {total})
+            ran = done = 0
+            for stop in stops:
+                network.run(condition=RunSteps(num_steps=stop - ran), run_cfg=cfg)
+                ran = stop
+                for synapse in clear.get(stop, ()):
+                    synapse.a_buff.set(np.zeros(synapse.a_buff.shape, np.int32))
+                finished = sum(1 for j in range(done, n) if layout.readout_done_step(j, T) <= stop - 1)
                 if finished and progress is not None:
                     progress(finished)
                 done += finished
@@ -300,13 +310,8 @@ def run_lava_sharded(net: Network, inputs, *, workers: int = 1, record_spikes: b
                 p.kill()
                 p.join()
         out.close()
-    parts = [results[i] for i in range(workers)]
-    windows = None
-    if record_spikes:
-        windows = tuple(np.concatenate([r.windows[k] for r in parts]) for k in range(net.num_layers))
-    return RunResult(backend="lava", windows=windows, counts=np.concatenate([r.counts for r in parts]),
-                     readout=np.concatenate([r.readout for r in parts]), readout_steps=None,
-                     simulated_steps=sum(r.simulated_steps for r in parts), wall_s=time.perf_counter() - t0)
+    return dataclasses.replace(RunResult.concat([results[i] for i in range(workers)]),
+                               wall_s=time.perf_counter() - t0)  # forks and joins included
 
 
 def run(net: Network, x: np.ndarray, options: RunOptions) -> RunResult:

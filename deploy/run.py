@@ -42,8 +42,10 @@ class RunConfig:
             raise SpikeshipError("chunk size must be positive")
 
 
-def run_stage(cfg: RunConfig) -> dict:
-    """The whole stage: read the file, load the samples, run, write ``cfg.out`` (atomically)."""
+def run_stage(cfg: RunConfig) -> dict | None:
+    """The whole stage: read the file, load the samples, run, write ``cfg.out`` (atomically). Under torchrun
+    each rank runs a shard and rank 0 writes the one result (the other ranks return None)."""
+    from .. import distributed
     from ..export.netx import read_net
     from ..progress import progress_bar
     from ..train.data import load_samples, run_data
@@ -54,16 +56,20 @@ def run_stage(cfg: RunConfig) -> dict:
         check_writable(cfg.out)  # before anything runs
     samples = load_samples(dataset, data_dir, cfg.split, net.time_steps, cfg.samples, downsample)
     backends.check_inputs(net, samples.inputs)  # a shape mismatch fails here, before a backend starts
-    with progress_bar(len(samples.inputs), cfg.backend, cfg.progress) as bar:
-        r = backends.run(cfg.backend, net, samples.inputs,
-                         RunOptions(workers=cfg.workers, device=cfg.device, chunk_samples=cfg.chunk_samples,
-                                    progress=bar.update))
+    w = distributed.world()
+    warn_oversubscribed(cfg.backend, cfg.workers, w)
+    with progress_bar(len(samples.inputs), cfg.backend, cfg.progress and w.is_main) as bar:
+        r = backends.run_sharded(cfg.backend, net, samples.inputs,
+                                 RunOptions(workers=cfg.workers, device=cfg.device, chunk_samples=cfg.chunk_samples,
+                                            progress=bar.update))
+    if r is None:
+        return None
     n, T = r.samples, net.time_steps
     predictions = r.predictions
     correct = int((predictions == samples.labels).sum())
     result = {
         "net": str(cfg.net), "backend": cfg.backend, "workers": cfg.workers if cfg.backend == "lava" else 1,
-        "device": cfg.device, "dataset": dataset, "split": cfg.split, "samples": n, "time_steps": T,
+        "device": cfg.device, "world_size": w.size, "dataset": dataset, "split": cfg.split, "samples": n, "time_steps": T,
         "accuracy": correct / n if n else 0.0, "correct": correct,
         "predictions": predictions.tolist(), "labels": samples.labels.tolist(),
         "sample_indices": samples.indices.tolist(),
@@ -84,3 +90,14 @@ def run_stage(cfg: RunConfig) -> dict:
     if cfg.out:
         write_json(cfg.out, result)
     return result
+
+
+def warn_oversubscribed(backend: str, workers: int, w) -> None:
+    """One warning line when Lava processes of every rank on this machine would outnumber its cores."""
+    import os
+    import sys
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if backend == "lava" and w.distributed and w.is_main and workers * w.local_size > cores:
+        print(f"spikeship: warning: {w.local_size} ranks x --workers {workers} Lava processes on {cores} cores "
+              "oversubscribe this machine", file=sys.stderr)

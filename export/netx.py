@@ -3,19 +3,21 @@
 Layout (docs/DESIGN.md, "The `.net` file"); field names, dtypes and orders are those of lava-dl slayer's
 ``export_hdf5`` (slayer/block/base.py), which ``lava.lib.dl.netx.hdf5.Network`` reads:
 
-    layer/<i>/type          (1,) S10, b"dense" | b"conv" | b"flatten"
+    layer/<i>/type          (1,) S10, b"dense" | b"dense_rec" | b"conv" | b"flatten"
     layer/<i>/shape         int64, output (F,) or (C, H, W)          [flatten: (C*H*W, 1, 1)]
     layer/<i>/weight        float32, dense (out, in); conv (out, in/groups, kH, kW), slayer/PyTorch order
                             (netx flips the kernel and transposes it to Lava's (out, kW, kH, in) itself)
-    layer/<i>/inFeatures, outFeatures                                 [dense]
+    layer/<i>/weight_rec    float32, (out, out): to, from the layer's own neurons  [dense_rec]
+    layer/<i>/inFeatures, outFeatures                                 [dense, dense_rec]
     layer/<i>/inChannels, outChannels, kernelSize, stride, padding, dilation (H, W pairs), groups  [conv]
     layer/<i>/neuron/{type="CUBA", iDecay, vDecay, vThMant, refDelay, gradedSpike}
     spikeship/format_version, time_steps, input_shape (C, H, W), class_names, model_card (JSON),
     spikeship/readout/weight (int16, classes x features), spikeship/readout/two_weights (int64, T),
-    spikeship/layer_sources (each spiking layer's kind: dense, conv or pool)
+    spikeship/layer_sources (each spiking layer's kind: dense, recurrent, conv or pool)
 
 No ``input`` layer: the input spikes feed the first synapse (pass ``input_shape`` in W, H, C order to netx
-when the first layer is a conv). A ``flatten`` entry precedes the first dense layer after a conv. Each layer
+when the first layer is a conv). A ``flatten`` entry precedes the first dense (or dense_rec) layer after a
+conv. A recurrent layer is netx's ``dense_rec``, which netx builds as ``RecurrentDense``. Each layer
 kind has one entry in ``WRITERS`` (netx type and writer); each netx type one in ``READERS``. A file is
 written to a temporary name in the target folder and renamed, and only after :func:`check` passed: a refused
 export leaves no file behind. Reading returns the same :class:`~spikeship.network.Network` record.
@@ -57,13 +59,19 @@ def _write_neuron(g: h5py.Group, n: Neuron) -> None:
     g.create_dataset("neuron/gradedSpike", data=bool(n.graded_spike))
 
 
-def _write_dense(g: h5py.Group, layer: Layer) -> None:
-    _write_type(g, "dense")
+def _write_dense(g: h5py.Group, layer: Layer, netx_type: str = "dense") -> None:
+    _write_type(g, netx_type)
     g.create_dataset("shape", data=np.asarray(layer.shape, dtype=np.int64))
     g.create_dataset("inFeatures", data=np.int64(layer.weight.shape[1]))
     g.create_dataset("outFeatures", data=np.int64(layer.weight.shape[0]))
     g.create_dataset("weight", data=layer.weight.astype(np.float32))
     _write_neuron(g, layer.neuron)
+
+
+def _write_dense_rec(g: h5py.Group, layer: Layer) -> None:
+    """As slayer's ``AbstractRecurrent.export_hdf5``: a dense layer plus ``weight_rec``."""
+    _write_dense(g, layer, "dense_rec")
+    g.create_dataset("weight_rec", data=layer.recurrent_weight.astype(np.float32))
 
 
 def _write_conv(g: h5py.Group, layer: Layer) -> None:
@@ -98,6 +106,7 @@ class NetxKind:
 #: layer kind -> netx layer (pooling is a depthwise conv: netx cannot build ``pool``)
 WRITERS: dict[str, NetxKind] = {
     "dense": NetxKind("dense", _write_dense, lava_dense=True),
+    "recurrent": NetxKind("dense_rec", _write_dense_rec, lava_dense=True),
     "conv": NetxKind("conv", _write_conv),
     "pool": NetxKind("conv", _write_conv),
 }
@@ -115,7 +124,9 @@ def check(net: Network, limits: LoihiLimits = LOIHI1) -> tuple[LayerResources, .
     resources = check_net(net, limits)
     for layer in net.layers:
         if _netx_kind(layer).lava_dense:
-            check_lava_dense(layer.name, layer.weight)
+            parts = [("weight", layer.weight)] if layer.recurrent_weight is None else \
+                [("input weight", layer.weight), ("recurrent weight", layer.recurrent_weight)]
+            check_lava_dense(layer.name, *parts)
     return resources
 
 
@@ -223,6 +234,11 @@ def _read_dense(g, where: str, previous: tuple[int, ...]) -> dict:
     return dict(input_shape=(int(np.prod(previous)),), weight=_integers(g["weight"][()]))
 
 
+def _read_dense_rec(g, where: str, previous: tuple[int, ...]) -> dict:
+    _require(g, ("weight_rec",))
+    return dict(_read_dense(g, where, previous), recurrent_weight=_integers(g["weight_rec"][()]))
+
+
 def _read_conv(g, where: str, previous: tuple[int, ...]) -> dict:
     _require(g, ("shape", "weight", "stride", "padding", "dilation", "groups"))
     w = _integers(g["weight"][()])
@@ -234,7 +250,7 @@ def _read_conv(g, where: str, previous: tuple[int, ...]) -> dict:
 
 
 #: netx layer type -> the fields of a Layer it holds (``flatten`` entries carry none)
-READERS = {"dense": _read_dense, "conv": _read_conv}
+READERS = {"dense": _read_dense, "dense_rec": _read_dense_rec, "conv": _read_conv}
 
 
 def _read_layer(g, index: int, kind: str, previous: tuple[int, ...], netx_type: str, where: str) -> Layer:
@@ -244,9 +260,10 @@ def _read_layer(g, index: int, kind: str, previous: tuple[int, ...], netx_type: 
     if WRITERS[kind].netx_type != netx_type:
         raise SpikeshipError(f"{where}: a {kind} layer is written as netx {WRITERS[kind].netx_type!r}, "
                              f"not {netx_type!r}")
-    if "weight_rec" in g:
-        raise SpikeshipError(f"{where}: recurrent weights are not supported")
     fields = READERS[netx_type](g, where, previous)
+    if "weight_rec" in g and "recurrent_weight" not in fields:
+        raise SpikeshipError(f"{where}: recurrent weights are not supported in a netx {netx_type!r} layer "
+                             f"(a recurrent layer is 'dense_rec')")
     shape = tuple(int(s) for s in np.asarray(g["shape"][()]).reshape(-1))
     return Layer(kind=kind, index=index, shape=shape, neuron=_read_neuron(g, where),
                  bias=np.asarray(g["bias"][()], dtype=np.float64).reshape(-1) if "bias" in g else None,

@@ -6,7 +6,8 @@ reference evaluator) and returns spikes per layer, readout integers and TWO accu
 
 One call = one time step t. Inputs: ``x`` (N, C, H, W) float32 binary spikes; per spiking layer k the
 state ``u_k``, ``v_k`` (int64, CUBA current and voltage in Loihi units) and ``s_k`` (float32, the spikes
-layer k produced at t - 1: slayer's one-step ``delay_shift`` buffer); ``acc`` (N, classes) int64 and
+layer k produced at t - 1: slayer's one-step ``delay_shift`` buffer, and the input of a recurrent layer's
+recurrent synapse: ``a_t = W x_t + R s_k``, Lava's one-step recurrent delay); ``acc`` (N, classes) int64 and
 ``a_t`` (1,) int64, the TWO weight of this step. Outputs: ``spikes_k`` = what ``SpikeNet.forward`` returns
 for layer k at step t, ``readout`` = ``64 * readout[..., t]`` (int64), ``acc_next = acc + a_t * readout``
 and the next state (``*_next``).
@@ -31,7 +32,7 @@ from onnx import TensorProto, helper, numpy_helper
 from .. import fixedpoint
 from ..errors import SpikeshipError
 from ..files import write_bytes
-from ..network import Layer, Network, by_kind
+from ..network import Layer, Network, by_kind, recurrent_synapse
 
 OPSET = 17
 IR_VERSION = 8  # onnxruntime 1.16+ reads it; onnx 1.23 would default to 14
@@ -133,14 +134,22 @@ def _conv(g: _Graph, layer: Layer, k: int, x: str) -> str:
                 dilations=list(layer.dilation), group=int(layer.groups))
 
 
-#: layer kind -> the float32 ONNX op of its synapse (spikes in, exact integer sums out)
-SYNAPSES = {"dense": _dense, "conv": _conv, "pool": _conv}
+#: layer kind -> the float32 ONNX op of its (input) synapse (spikes in, exact integer sums out); a recurrent
+#: synapse is a ``dense`` one from the layer's own spikes of the step before (``s_k``)
+SYNAPSES = {"dense": _dense, "recurrent": _dense, "conv": _conv, "pool": _conv}
 
 
-def _synapse(g: _Graph, layer: Layer, k: int, x: str) -> str:
+def _synapse(g: _Graph, layer: Layer, k, x: str) -> str:
     """Integer synaptic input (int64) of layer k for float32 spikes x."""
     synapse = by_kind(SYNAPSES, layer.kind, layer.name, "ONNX form")
     return g.op("Cast", [synapse(g, layer, k, x)], to=TensorProto.INT64)
+
+
+def _layer_input(g: _Graph, layer: Layer, k: int, x: str) -> str:
+    """Layer k's synaptic input: from ``x``, plus its recurrent synapse from its own last spikes ``s_k``."""
+    a = _synapse(g, layer, k, x)
+    rec = recurrent_synapse(layer)
+    return a if rec is None else g.op("Add", [a, _synapse(g, rec, f"{k}_rec", f"s_{k}")])
 
 
 def _neuron(g: _Graph, layer: Layer, k: int, a: str) -> None:
@@ -172,6 +181,8 @@ def build_onnx(net: Network) -> onnx.ModelProto:
     """The per-step integer model of ``net`` (see the module docstring for inputs and outputs)."""
     for layer in net.layers:
         _check_float32_exact(layer.name, layer.weight)
+        if layer.recurrent_weight is not None:
+            _check_float32_exact(f"{layer.name} recurrent", layer.recurrent_weight)
     _check_float32_exact("readout", net.readout.weight)
     g = _Graph()
     inputs = [_info("x", TensorProto.FLOAT, tuple(net.input_shape))]
@@ -183,7 +194,7 @@ def build_onnx(net: Network) -> onnx.ModelProto:
                    _info(f"s_{k}", TensorProto.FLOAT, shape)]
         outputs += [_info(f"spikes_{k}", TensorProto.FLOAT, shape), _info(f"u_{k}_next", TensorProto.INT64, shape),
                     _info(f"v_{k}_next", TensorProto.INT64, shape), _info(f"s_{k}_next", TensorProto.FLOAT, shape)]
-        _neuron(g, layer, k, _synapse(g, layer, k, x))
+        _neuron(g, layer, k, _layer_input(g, layer, k, x))
         x = f"spikes_{k}"
     classes = net.num_classes
     inputs += [_info("acc", TensorProto.INT64, (classes,)), helper.make_tensor_value_info("a_t", TensorProto.INT64, [1])]

@@ -28,6 +28,7 @@ import torch
 from ..errors import SpikeshipError
 from ..fixedpoint import WEIGHT_SCALE
 from ..network import Layer, Network, Neuron, by_kind
+from ..train.msg import synapses
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -78,10 +79,12 @@ def neuron_params(neuron, layer: str) -> Neuron:
 
 
 def _bias(block) -> np.ndarray | None:
-    """Any bias the block adds: a synapse bias or a neuron norm (slayer exports norm.bias as the bias)."""
-    synapse_bias = getattr(block.synapse, "bias", None)
-    if synapse_bias is not None:
-        return synapse_bias.detach().double().cpu().numpy().reshape(-1)
+    """Any bias the block adds: a synapse bias, a block bias (slayer's recurrent block) or a neuron norm
+    (slayer exports norm.bias as the bias)."""
+    for owner in [*synapses(block), block]:
+        b = getattr(owner, "bias", None)
+        if isinstance(b, torch.Tensor):
+            return b.detach().double().cpu().numpy().reshape(-1)
     norm = getattr(block.neuron, "norm", None)
     if norm is None:
         return None
@@ -129,6 +132,13 @@ def quantize_dense(block, kind: str, index: int, input_shape: tuple[int, ...]) -
                  **_common(block, kind, index))
 
 
+def quantize_recurrent(block, kind: str, index: int, input_shape: tuple[int, ...]) -> Layer:
+    """slayer's recurrent block: its input synapse as a dense weight, its recurrent synapse (to, from)."""
+    w, r = integer_weight(block.input_synapse), integer_weight(block.recurrent_synapse)
+    return Layer(input_shape=(int(np.prod(input_shape)),), weight=w.reshape(w.shape[:2]),
+                 recurrent_weight=r.reshape(r.shape[:2]), **_common(block, kind, index))
+
+
 def quantize_conv(block, kind: str, index: int, input_shape: tuple[int, ...]) -> Layer:
     s = block.synapse
     w = integer_weight(s)
@@ -147,7 +157,7 @@ def quantize_pool(block, kind: str, index: int, input_shape: tuple[int, ...]) ->
 
 
 #: layer kind -> how its slayer block becomes a :class:`~spikeship.network.Layer`
-QUANTIZERS = {"dense": quantize_dense, "conv": quantize_conv, "pool": quantize_pool}
+QUANTIZERS = {"dense": quantize_dense, "recurrent": quantize_recurrent, "conv": quantize_conv, "pool": quantize_pool}
 
 
 def quantize_layers(blocks, kinds, input_shape: tuple[int, ...]) -> tuple[Layer, ...]:

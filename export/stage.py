@@ -140,6 +140,8 @@ def describe(net: Network, path: str = "") -> tuple[str, str | None]:
     for layer, r in zip(net.layers, resources):
         geo = "" if len(layer.input_shape) != 3 else \
             f"k{layer.kernel[0]}x{layer.kernel[1]} s{layer.stride[0]} p{layer.padding[0]} g{layer.groups}"
+        if layer.recurrent_weight is not None:
+            geo = f"recurrent {_range(layer.recurrent_weight)}"
         n = layer.neuron
         netx_type = WRITERS[layer.kind].netx_type if layer.kind in WRITERS else "?"  # checks name it below
         lines.append(f"{layer.index:>2} {layer.kind + '->' + netx_type:14} {str(tuple(layer.input_shape)):>12} -> "

@@ -8,7 +8,7 @@ anything is written and after anything is read.
 Rules (why each exists):
 
 - weights: integers, even, in [weight_min, weight_max] = [-256, 254] (slayer's 8-bit quantization; netx's
-  ``optimize_weight_bits`` silently clips anything else).
+  ``optimize_weight_bits`` silently clips anything else); a recurrent layer's recurrent weights too.
 - Lava's ``Dense`` (netx dense layers, checked by ``export.netx`` for the kinds it writes as ``dense``, and the
   readout, which ``deploy.lava_run`` builds the same way), read from
   lava/lib/dl/netx/utils.py ``optimize_weight_bits`` and lava/utils/weightutils.py: all-zero weights crash it
@@ -19,6 +19,10 @@ Rules (why each exists):
   of two <= 256 dividing all weights; ``2**(n-1)`` if some weight is 0): -256 -> -254 for even weights, and
   a layer of -2 only becomes zeros. Other weights, and conv layers (Lava's ``Conv`` applies the weights as
   they are), are exact. slayer keeps the true weight, so such a layer is refused rather than altered.
+  A recurrent layer (netx ``dense_rec``): netx fits one shift and weight width to the input and recurrent
+  weights side by side, then Lava holds each in its own ``Dense`` with that matrix's own sign mode; the same
+  clip applies to whichever matrix has no positive weight (``lava_dense_weights`` reproduces Lava's steps;
+  a test compares it with Lava's own functions).
 - no bias (Lava integrates a bias while the pipeline fills; slayer does not), no axonal delays (not
   exported), slayer's one-step ``delay_shift`` on (it is the chip's layer pipeline delay), binary spikes
   (Lava's LIF is binary), CUBA neuron, refDelay 1.
@@ -29,11 +33,12 @@ Rules (why each exists):
   input spikes in the same step, no inhibitory one) and ``min_in(j) = sum of w_ji < 0``; borders of a conv
   count only the taps that land inside the input (``spikeship.energy.worst_case_input``, per kind). Need
   ``min_in >= -32768`` and ``max_in <= 32767`` for every neuron; binary inputs make these bounds attainable.
+  A recurrent layer adds its own neurons' previous spikes: the sums run over both weight matrices.
   The readout synapse is checked the same way. The accumulated current and voltage are not bounded here:
   every runtime, training included, keeps them in Lava's 24 bits exactly as Lava does
   (:mod:`spikeship.fixedpoint`).
 - fan-in: no neuron may have more synapses than a core has input axons (4,096); a core of a dense layer
-  needs all its inputs as axons.
+  needs all its inputs as axons (a recurrent layer: its inputs and its own neurons).
 - cores: per layer max(neurons / 1,024, synapse bytes / 128 KB) with synapses stored as a full list (no
   weight sharing on Loihi 1; 1 byte per 8-bit synapse, list overhead ignored: a lower bound); the total must
   fit ``chips`` chips of 128 cores.
@@ -105,36 +110,80 @@ class LayerResources:
     cores_by_memory: int
 
 
-def _check_weights(name: str, w: np.ndarray, limits: LoihiLimits) -> None:
+def _check_weights(name: str, w: np.ndarray, limits: LoihiLimits, what: str = "weight") -> None:
     w = np.asarray(w)
     if w.size == 0:
-        raise SpikeshipError(f"{name}: no weights")
+        raise SpikeshipError(f"{name}: no {what}s")
     if w.dtype.kind not in "iu":
         bad = w[~np.isfinite(w) | (w != np.round(w))].reshape(-1)
-        raise SpikeshipError(f"{name}: weight {float(bad[0] if bad.size else w.reshape(-1)[0]):.6g} is not an integer "
+        raise SpikeshipError(f"{name}: {what} {float(bad[0] if bad.size else w.reshape(-1)[0]):.6g} is not an integer "
                              f"(8-bit weights are integers; was the block quantized with slayer's 8-bit hook?)")
     lo, hi = int(w.min()), int(w.max())
     if lo < limits.weight_min or hi > limits.weight_max:
         bad = lo if lo < limits.weight_min else hi
-        raise SpikeshipError(f"{name}: weight {bad} outside the 8-bit range [{limits.weight_min}, "
+        raise SpikeshipError(f"{name}: {what} {bad} outside the 8-bit range [{limits.weight_min}, "
                              f"{limits.weight_max}]")
     odd = w[w % limits.weight_step != 0].reshape(-1)
     if odd.size:
-        raise SpikeshipError(f"{name}: weight {int(odd[0])} is not a multiple of {limits.weight_step} "
+        raise SpikeshipError(f"{name}: {what} {int(odd[0])} is not a multiple of {limits.weight_step} "
                              f"(8-bit weights are even integers in [{limits.weight_min}, {limits.weight_max}])")
 
 
-def check_lava_dense(name: str, w: np.ndarray) -> None:
-    """Refuse dense weights Lava's ``Dense`` cannot hold exactly (see the module docstring)."""
-    lo, hi = int(w.min()), int(w.max())
-    if lo == hi == 0:
+#: Lava's synapse word (netx's ``optimize_weight_bits`` and Lava's ``Dense`` are written for 8 bits)
+_BITS = int(hw("weight_bits"))
+
+
+def _netx_weight_bits(w: np.ndarray) -> tuple[int, int]:
+    """``(left shift, num_weight_bits)`` that netx's ``optimize_weight_bits`` gives the matrix ``w`` (its sign
+    mode: inhibitory when every weight is negative, excitatory when none is, else mixed; the same float
+    arithmetic: 256 / |min|, 255 / max, or the smaller of 127 / max and 128 / |min| with a sign bit)."""
+    hi, lo = float(w.max()), float(w.min())
+    full, half = 1 << _BITS, 1 << (_BITS - 1)
+    if hi < 0:
+        scale, signed = -full / lo, 0
+    elif lo >= 0:
+        scale, signed = (full - 1) / hi, 0
+    else:
+        scale, signed = min((half - 1) / hi if hi else np.inf, -half / lo), 1
+    shift = int(np.floor(np.log2(scale))) + signed
+    n = next(b for b in range(_BITS, -1, -1) if not np.any(w % (1 << b)))  # largest 2**n dividing every weight
+    return shift, _BITS - shift - (n - signed)
+
+
+def lava_dense_weights(w: np.ndarray, shift: int, num_weight_bits: int) -> np.ndarray:
+    """What Lava's fixed-point ``Dense`` holds for the integer matrix ``w`` given netx's ``shift`` and
+    ``num_weight_bits`` (lava/proc/dense/models.py): its own sign mode, clip to the synapse word (magnitudes
+    up to 255; mixed: -256..255) and truncation of the shifted weights, in units of the shifted weight (the
+    layer applies ``sum >> shift``)."""
+    x = w.astype(np.int64) << shift
+    inhibitory, mixed = w.max() <= 0 < -w.min(), w.min() < 0 < w.max()
+    m = -x if inhibitory else x
+    m = np.clip(m, -(1 << _BITS) if mixed else 0, (1 << _BITS) - 1)
+    bits = _BITS - num_weight_bits + int(mixed)
+    m = (m >> bits) << bits
+    return -m if inhibitory else m
+
+
+def check_lava_dense(name: str, *parts: tuple[str, np.ndarray]) -> None:
+    """Refuse weights Lava's ``Dense`` cannot hold exactly (see the module docstring). ``parts``: ``(what,
+    matrix)``, one for a dense layer; a recurrent layer's input and recurrent weights, which netx scales
+    together (``dense_rec``: one ``optimize_weight_bits`` of both side by side) and Lava holds in one
+    ``Dense`` each, with its own sign mode."""
+    both = np.hstack([np.asarray(w, dtype=np.int64) for _, w in parts])
+    if not both.any():
         raise SpikeshipError(f"{name}: all weights are zero (netx and Lava's Dense cannot load such a layer)")
-    if hi <= 0 < -lo and -lo & (-lo - 1) == 0:  # -lo is a power of two
-        n = next(b for b in range(8, -1, -1) if not np.any(w % (1 << b)))
-        lava = lo + (1 << max(n - 1, 0) if np.any(w == 0) else 1 << n)
-        raise SpikeshipError(f"{name}: no weight is positive and the most negative, {lo}, is a power of two: "
-                             f"Lava's Dense (inhibitory sign mode, magnitudes up to 255) would make it {lava}, "
-                             f"slayer keeps {lo}")
+    shift, bits = _netx_weight_bits(both)
+    together = "; netx scales the input and recurrent weights together" if len(parts) > 1 else ""
+    for what, w in parts:
+        w = np.asarray(w, dtype=np.int64)
+        held = lava_dense_weights(w, shift, bits)
+        changed = held != w << shift
+        if changed.any():  # only the most negative weight of an all-negative matrix: it is clipped to -255
+            lo = int(w[changed].min())
+            lava = int(held[changed & (w == lo)][0]) >> shift
+            raise SpikeshipError(f"{name}: no {what} is positive and the most negative, {lo}, is a power of two: "
+                                 f"Lava's Dense (inhibitory sign mode, magnitudes up to 255) would make it {lava}, "
+                                 f"slayer keeps {lo}{together}")
 
 
 def _check_input_range(name: str, lo: int, hi: int, limits: LoihiLimits) -> None:
@@ -190,7 +239,7 @@ def _check_readout(net: Network, limits: LoihiLimits) -> None:
     if readout.bias is not None:
         raise SpikeshipError("readout: has a bias; bias is not supported")
     _check_weights("readout", w, limits)
-    check_lava_dense("readout", w)
+    check_lava_dense("readout", ("weight", w))
     if features > limits.fan_in_axons_per_core:
         raise SpikeshipError(f"readout: fan-in {features} above {limits.fan_in_axons_per_core} axons per core")
     wf = w.astype(np.int64)
@@ -242,6 +291,8 @@ def check_net(net: Network, limits: LoihiLimits = LOIHI1) -> tuple[LayerResource
             raise SpikeshipError(f"{layer.name}: a spiking layer needs a neuron")
         _check_structure(layer)
         _check_weights(layer.name, layer.weight, limits)
+        if layer.recurrent_weight is not None:
+            _check_weights(layer.name, layer.recurrent_weight, limits, "recurrent weight")
         _check_neuron(layer, limits)
         res = layer_resources(layer, limits)
         if res.max_fan_in > limits.fan_in_axons_per_core:

@@ -43,7 +43,10 @@ def run(args) -> int:
                        split=args.split, dataset=args.dataset, data_dir=args.data_dir,
                        backends=tuple(args.backends or ("lava",)), workers=args.workers, device=args.device,
                        progress=not args.no_progress)
-    r = parity_stage(cfg).result
+    run_ = parity_stage(cfg)
+    if run_ is None:  # a rank other than 0 under torchrun: rank 0 reports
+        return 0
+    r = run_.result
     for layer in r.layers:
         pairs = "; ".join(f"{pair}: {layer.equal[pair]:,}/{layer.compared[pair]:,} equal, spikes "
                           f"{layer.spikes[pair][0]:,} vs {layer.spikes[pair][1]:,}" for pair in layer.compared)

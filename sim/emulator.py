@@ -9,6 +9,9 @@ the TWO readout:
   weight matrix validation accepts (``export.validate.check_lava_dense`` refuses the few it would alter);
   Lava's ``Conv`` applies the weights as they are. Validation also keeps each step's sum within int16, so no
   intermediate wrap of Lava's ever applies.
+* recurrent synapses (any layer with ``recurrent_weight``; netx's ``dense_rec``): a dense synapse from the
+  layer's own spikes of the step before, ``a_tau = W x_tau + R s_{tau - 1}``, the one-step delay of Lava's
+  ``Dense`` in ``RecurrentDense``'s loop. Every engine keeps each layer's last spikes for it.
 * CUBA neurons: :func:`spikeship.fixedpoint.cuba_step`, Lava's ``PyLifResetModelBitAcc`` (24-bit current wrap
   and voltage clamp included).
 
@@ -36,15 +39,17 @@ import numpy as np
 from .. import fixedpoint
 from ..backends import RunOptions, RunResult, check_inputs
 from ..errors import SpikeshipError
-from ..network import Layer, Network, by_kind
+from ..network import Layer, Network, by_kind, recurrent_synapse
 from . import kernels
 
-#: layer kind -> the integer operation its synapse computes; every engine implements every operation
-OPS = {"dense": "dense", "conv": "conv", "pool": "conv"}
+#: layer kind -> the integer operation its (input) synapse computes; every engine implements every operation.
+#: A recurrent synapse is always ``dense`` (from the layer's own neurons), whatever the kind.
+OPS = {"dense": "dense", "recurrent": "dense", "conv": "conv", "pool": "conv"}
 
 
 def _op(layer: Layer) -> str:
     return by_kind(OPS, layer.kind, layer.name, "emulator synapse")
+
 
 
 class _NumbaEngine:
@@ -57,6 +62,7 @@ class _NumbaEngine:
             raise SpikeshipError("the numba engine runs on the CPU; use engine='torch' for CUDA")
         self.net = net
         self.synapses = [getattr(self, "_" + _op(layer))(layer) for layer in net.layers]
+        self.feedback = [None if rec is None else self._dense(rec) for rec in map(recurrent_synapse, net.layers)]
         self.readout_synapse = self._dense(net.readout)
 
     @staticmethod
@@ -85,14 +91,18 @@ class _NumbaEngine:
         self.batch = batch
         self.u = [np.zeros(batch * layer.num_neurons, np.int64) for layer in self.net.layers]
         self.v = [np.zeros(batch * layer.num_neurons, np.int64) for layer in self.net.layers]
+        self.last = [None] * len(self.net.layers)  # each layer's spikes of its previous step
 
     def layer(self, k: int, src: np.ndarray) -> np.ndarray:
         layer = self.net.layers[k]
         acc = self.synapses[k](src)
+        if self.feedback[k] is not None and self.last[k] is not None:
+            acc += self.feedback[k](self.last[k])
         spikes = np.empty((self.batch,) + tuple(layer.shape), np.uint8)
         n = layer.neuron
         kernels.cuba_step(acc.reshape(-1), self.u[k], self.v[k], n.i_decay, n.v_decay, n.vth_mant,
                           spikes.reshape(-1))
+        self.last[k] = spikes
         return spikes
 
     def readout(self, src: np.ndarray) -> np.ndarray:
@@ -118,6 +128,7 @@ class _TorchEngine:
             raise SpikeshipError("--device cuda: no CUDA device is available here (use --device cpu)")
         self.torch, self.device, self.net = torch, torch.device(device), net
         self.synapses = [getattr(self, "_" + _op(layer))(layer) for layer in net.layers]
+        self.feedback = [None if rec is None else self._dense(rec) for rec in map(recurrent_synapse, net.layers)]
         self.readout_synapse = self._dense(net.readout)
 
     def _dense(self, layer: Layer):
@@ -154,14 +165,19 @@ class _TorchEngine:
                                                device=self.device)
         self.u = [zeros(layer) for layer in self.net.layers]
         self.v = [zeros(layer) for layer in self.net.layers]
+        self.last = [None] * len(self.net.layers)  # each layer's spikes of its previous step
 
     def _tensor(self, src):
         return src if isinstance(src, self.torch.Tensor) else self.torch.from_numpy(src).to(self.device)
 
     def layer(self, k: int, src):
         n = self.net.layers[k].neuron
-        spikes, self.u[k], self.v[k] = fixedpoint.cuba_step(self.synapses[k](self._tensor(src)), self.u[k],
-                                                            self.v[k], n.i_decay, n.v_decay, n.vth_mant)
+        acc = self.synapses[k](self._tensor(src))
+        if self.feedback[k] is not None and self.last[k] is not None:
+            acc = acc + self.feedback[k](self.last[k])
+        spikes, self.u[k], self.v[k] = fixedpoint.cuba_step(acc, self.u[k], self.v[k], n.i_decay, n.v_decay,
+                                                            n.vth_mant)
+        self.last[k] = spikes
         return spikes.to(self.torch.uint8).cpu().numpy()
 
     def readout(self, src) -> np.ndarray:

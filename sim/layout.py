@@ -27,6 +27,12 @@ tests/deploy re-check every one of them spike by spike):
   ``t < L`` carry the previous sample's spikes (pipeline fill), so their TWO weights must be zero; then the
   readout equals slayer's ``sum_t a_int[t] * 64 * readout[..., t]`` exactly.
 * A run of ``N`` samples therefore needs ``N * T + L`` steps (the last layer's last window ends there).
+* Recurrent layers (netx ``RecurrentDense``: the neuron's spikes go back to it through a Lava ``Dense``, one
+  step late, as slayer's ``R s[t - 1]``): the reset clears the neuron, not that synapse's buffer, which at
+  the first step of sample ``j``'s window still delivers the previous sample's last spikes (measured: a spike
+  at the last step of one window made the next window's first step spike). So the Lava backend stops the
+  run after the step before each later window (:func:`recurrent_clear_steps`) and zeroes that buffer; then
+  the window depends on sample ``j`` alone again, as in the isolated frame (``s_k[k - 1] = 0``).
 """
 
 from __future__ import annotations
@@ -48,6 +54,12 @@ def layer_window(sample: int, layer: int, time_steps: int) -> tuple[int, int]:
     """Global 0-based Lava steps ``[start, stop)`` of layer ``layer``'s window for sample ``sample``."""
     start = sample * time_steps + layer + SYNAPSE_DELAY
     return start, start + time_steps
+
+
+def recurrent_clear_steps(num_samples: int, time_steps: int, layer: int) -> list[int]:
+    """Step counts (time steps completed since the start) after which layer ``layer``'s recurrent synapse buffer
+    holds the previous sample's last spikes and must be zeroed: the step before each later window."""
+    return [layer_window(j, layer, time_steps)[0] for j in range(1, num_samples)]
 
 
 def readout_step(global_step: int, time_steps: int) -> tuple[int, int]:

@@ -95,6 +95,13 @@ class PytorchRun:
     readout_steps: np.ndarray
     readout: np.ndarray
 
+    @staticmethod
+    def concat(parts: list["PytorchRun"]) -> "PytorchRun":
+        """Runs of consecutive shards of the samples as one."""
+        return PytorchRun(spikes=[np.concatenate([p.spikes[k] for p in parts]) for k in range(len(parts[0].spikes))],
+                          readout_steps=np.concatenate([p.readout_steps for p in parts]),
+                          readout=np.concatenate([p.readout for p in parts]))
+
 
 def pytorch_run(model, net: Network, inputs: np.ndarray, batch_size: int = 256) -> PytorchRun:
     """``SpikeNet.forward`` on the samples (T steps), in integers, with the file's TWO weights."""
@@ -210,18 +217,24 @@ class ParityRun:
 
 def check_parity(net: Network, model, inputs: np.ndarray, labels: np.ndarray | None = None, *,
                  against: tuple[str, ...] = ("lava",), options: RunOptions = RunOptions(),
-                 reference: RunResult | None = None) -> ParityRun:
+                 reference: RunResult | None = None) -> ParityRun | None:
     """Run PyTorch, the emulator (unless its ``reference`` result is given, with windows) and each backend
-    named in ``against`` on ``inputs`` ``(N, C, H, W, T)``, and compare."""
+    named in ``against`` on ``inputs`` ``(N, C, H, W, T)``, and compare. Under torchrun each rank runs its
+    shard and rank 0 compares the whole (the other ranks get None)."""
     from dataclasses import replace
+
+    from .. import distributed
 
     check_compatible(model, net)
     x = backends.check_inputs(net, inputs)
     recording = replace(options, record_spikes=True)
+    w = distributed.join(options.device)
     if reference is None or reference.windows is None:
-        reference = backends.run(REFERENCE, net, x, replace(recording, progress=None))
-    py = pytorch_run(model, net, x)
-    runs = {name: backends.run(name, net, x, recording) for name in against if name != REFERENCE}
+        reference = backends.run_sharded(REFERENCE, net, x, replace(recording, progress=None))
+    py = distributed.on_shards(lambda part: pytorch_run(model, net, part), x, PytorchRun.concat, w)
+    runs = {name: backends.run_sharded(name, net, x, recording) for name in against if name != REFERENCE}
+    if not w.is_main:
+        return None
     return ParityRun(result=compare(net, reference, runs, py, labels), pytorch=py, runs={REFERENCE: reference, **runs})
 
 
@@ -293,8 +306,9 @@ class ParityConfig:
                 raise SpikeshipError(f"{flag} {path}: expected a {suffix} file name")
 
 
-def parity_stage(cfg: ParityConfig) -> ParityRun:
-    """Load the checkpoint, the file and the samples; compare; write JSON and the raster plot (together)."""
+def parity_stage(cfg: ParityConfig) -> ParityRun | None:
+    """Load the checkpoint, the file and the samples; compare; write JSON and the raster plot (together).
+    Under torchrun each rank compares its shard's runs and rank 0 writes (the other ranks return None)."""
     from ..export.netx import read_net
     from ..files import atomic_outputs, check_writable
     from ..progress import progress_bar
@@ -312,9 +326,13 @@ def parity_stage(cfg: ParityConfig) -> ParityRun:
     samples = load_samples(cfg.dataset or ckpt.dataset, cfg.data_dir or ckpt.data_dir, cfg.split, net.time_steps,
                            cfg.samples, int(ckpt.config.get("sensor_downsample", 1) or 1))
     backends.check_inputs(net, samples.inputs)
-    with progress_bar(len(samples.inputs), ",".join(cfg.backends), cfg.progress) as bar:
+    from .. import distributed
+
+    with progress_bar(len(samples.inputs), ",".join(cfg.backends), cfg.progress and distributed.world().is_main) as bar:
         options = RunOptions(workers=cfg.workers, device=cfg.device, progress=bar.update)
         run = check_parity(net, model, samples.inputs, samples.labels, against=cfg.backends, options=options)
+    if run is None:
+        return None
     result = run.result
     with atomic_outputs(*targets) as temps:
         for target, tmp in zip(targets, temps):
@@ -323,6 +341,7 @@ def parity_stage(cfg: ParityConfig) -> ParityRun:
 
                 d = result.to_dict()
                 d.update(model=str(cfg.model), net=str(cfg.net), dataset=samples.dataset, split=cfg.split,
+                         world_size=distributed.world().size,
                          sample_indices=[int(i) for i in samples.indices],
                          frames="layer steps: canonical per-sample tau (sim/layout.py); readout steps: t")
                 tmp.write_text(json.dumps(d, indent=1) + "\n")

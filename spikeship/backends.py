@@ -68,6 +68,18 @@ class RunResult:
     def samples(self) -> int:
         return int(self.readout.shape[0])
 
+    @staticmethod
+    def concat(parts: list["RunResult"]) -> "RunResult":
+        """Results of consecutive shards of the samples as one (steps summed; wall time of the slowest shard,
+        as the shards run at once)."""
+        first = parts[0]
+        cat = lambda arrays: None if any(a is None for a in arrays) else np.concatenate(arrays)  # noqa: E731
+        windows = None if first.windows is None else \
+            tuple(np.concatenate([p.windows[k] for p in parts]) for k in range(len(first.windows)))
+        return RunResult(backend=first.backend, windows=windows, counts=cat([p.counts for p in parts]),
+                         readout=cat([p.readout for p in parts]), readout_steps=cat([p.readout_steps for p in parts]),
+                         simulated_steps=sum(p.simulated_steps for p in parts), wall_s=max(p.wall_s for p in parts))
+
     def subset(self, indices) -> "RunResult":
         """The result restricted to the samples ``indices`` (times and step counts kept as they were)."""
         idx = np.asarray(indices)
@@ -110,6 +122,16 @@ def run(backend: str, net: Network, inputs, options: RunOptions = RunOptions()) 
     if x.shape[0] == 0:
         raise SpikeshipError("no samples to run")
     return BACKENDS[backend].load(backend)(net, x, options)
+
+
+def run_sharded(backend: str, net: Network, inputs, options: RunOptions = RunOptions()) -> RunResult | None:
+    """:func:`run` under a launcher (torchrun): this rank runs its contiguous shard of the samples and rank 0
+    gets the whole result in sample order (the other ranks get None). One process: :func:`run` itself."""
+    from . import distributed
+
+    x = check_inputs(net, inputs)
+    return distributed.on_shards(lambda part: run(backend, net, part, options), x, RunResult.concat,
+                                 distributed.join(options.device))
 
 
 def check_inputs(net: Network, inputs) -> np.ndarray:

@@ -22,6 +22,7 @@ import sys
 from dataclasses import dataclass
 
 from spikeship import __version__
+from spikeship.distributed import world
 from spikeship.errors import SpikeshipError
 
 
@@ -101,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if result is None else int(result)
     except SpikeshipError as err:
         message = " ".join(str(err).split("\n")).strip() or type(err).__name__
-        print(message if message.startswith("spikeship") else f"spikeship: {message}",
-              file=sys.stderr)
+        if world().is_main:  # under torchrun every rank meets the same bad input; rank 0 says it once
+            print(message if message.startswith("spikeship") else f"spikeship: {message}", file=sys.stderr)
         return getattr(err, "exit_code", 2)
     except KeyboardInterrupt:
         print("spikeship: interrupted", file=sys.stderr)

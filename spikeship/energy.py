@@ -10,22 +10,24 @@ Definitions (ENERGY.md):
 - spikes: binary spikes a layer emits over the T steps of one inference.
 - synaptic operations (SynOps): for each presynaptic spike, the number of synapses it drives. Dense:
   ``out_features``. Conv: the exact structural fan-out of the input position (borders, stride, dilation and
-  groups included; zero-valued weights still count: they occupy a synapse).
+  groups included; zero-valued weights still count: they occupy a synapse). A recurrent layer's own spikes
+  are presynaptic too: each also drives its ``neurons`` recurrent synapses (every spike of its window).
 - neuron updates: ``neurons x T`` (Loihi services every compartment every step). A (neuron, step) is
   counted *active* when the neuron received at least one synaptic event in that step or spiked in it,
-  *idle* otherwise (a neuron whose state only decays counts as idle). Alignment: a layer's input and output
+  *idle* otherwise (a neuron whose state only decays counts as idle; a recurrent layer's own spikes of one
+  step are synaptic events of the next). Alignment: a layer's input and output
   arrays are its *window* (sim/layout.py): index i of the input is integrated by the update that produces
   index i of the output. For layer k that is the input window ``s_{k-1}[k-1 : k-1+T]`` (or the input events
   ``x[0:T]`` for layer 0) against its own ``s_k[k : k+T]``: exactly what Lava computes per sample.
 - ANN reference: multiply-accumulates of the same network run once as a non-spiking ANN: dense
-  ``in * out``; conv ``out_positions * out_channels * (in_channels / groups) * kh * kw`` (padded taps
+  ``in * out`` (recurrent: ``in * out + out * out``, one step of its recurrence); conv ``out_positions * out_channels * (in_channels / groups) * kh * kw`` (padded taps
   included, as ANN MAC counts usually do).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -49,13 +51,15 @@ class Geometry:
     ``weight_sum(layer, w)``: for a weight array shaped like ``layer.weight``, the sum over each neuron's
     synapses that exist (conv borders excluded), shape ``layer.shape``. ``fan_out(layer)``: synapses each
     presynaptic neuron drives, shape ``input_shape``. ``macs(layer)``: multiply-accumulates of the layer run
-    once as an ANN."""
+    once as an ANN, the recurrent synapse excluded. ``recurrent``: the layer also has a dense synapse from its
+    own neurons to themselves (``layer.recurrent_weight``, one step late); every count below adds it."""
 
     expected: Callable[[Layer], tuple[tuple[int, ...], tuple[int, ...]]]
     reach: Callable[[Layer, np.ndarray], np.ndarray]
     weight_sum: Callable[[Layer, np.ndarray], np.ndarray]
     fan_out: Callable[[Layer], np.ndarray]
     macs: Callable[[Layer], int]
+    recurrent: bool = False
 
 
 def _dense_expected(layer: Layer):
@@ -142,49 +146,78 @@ def _conv_macs(layer: Layer) -> int:
 CONV = Geometry(expected=_conv_expected, reach=_conv_reach, weight_sum=_conv_weight_sum,
                 fan_out=_conv_fan_out, macs=_conv_macs)
 
+#: a dense synapse from the input plus a dense synapse from the layer's own neurons (netx ``dense_rec``)
+RECURRENT = replace(DENSE, recurrent=True)
+
 #: layer kind -> synapse geometry (pooling is a depthwise convolution)
-GEOMETRY: dict[str, Geometry] = {"dense": DENSE, "conv": CONV, "pool": CONV}
+GEOMETRY: dict[str, Geometry] = {"dense": DENSE, "conv": CONV, "pool": CONV, "recurrent": RECURRENT}
 
 
 def geometry(layer: Layer) -> Geometry:
     return by_kind(GEOMETRY, layer.kind, layer.name, "synapse geometry")
 
 
+def recurrent_fan_out(layer: Layer) -> int:
+    """Recurrent synapses each of the layer's own neurons drives (and each receives): all of them, or 0."""
+    return layer.num_neurons if geometry(layer).recurrent else 0
+
+
 def check_geometry(layer: Layer) -> None:
-    """ValueError when the layer's weight or output shape does not match what its parameters imply."""
+    """ValueError when the layer's weights or output shape do not match what its parameters imply."""
     weight_shape, out_shape = geometry(layer).expected(layer)
     if tuple(np.shape(layer.weight)) != weight_shape or tuple(layer.shape) != out_shape:
         raise ValueError(f"{layer.name}: weight {tuple(np.shape(layer.weight))} and output {tuple(layer.shape)} do "
                          f"not match the geometry (expected {weight_shape} -> {out_shape})")
+    n, rec = layer.num_neurons, layer.recurrent_weight
+    if geometry(layer).recurrent:
+        if rec is None or tuple(np.shape(rec)) != (n, n):
+            got = "none" if rec is None else str(tuple(np.shape(rec)))
+            raise ValueError(f"{layer.name}: recurrent weight {got}, expected ({n}, {n}) (to, from its own neurons)")
+    elif rec is not None:
+        raise ValueError(f"{layer.name}: has recurrent weights, which a {layer.kind} layer cannot hold "
+                         f"(recurrent kinds: {', '.join(k for k, g in GEOMETRY.items() if g.recurrent)})")
 
 
 def fan_out_map(layer: Layer) -> np.ndarray:
-    """Synapses driven by each presynaptic neuron, shape ``layer.input_shape`` (int64)."""
+    """Synapses driven by each presynaptic neuron of the input, shape ``layer.input_shape`` (int64); a
+    recurrent layer's own neurons drive :func:`recurrent_fan_out` more each."""
     return geometry(layer).fan_out(layer)
 
 
 def fan_in_map(layer: Layer) -> np.ndarray:
-    """Synapses into each postsynaptic neuron, shape ``layer.shape`` (int64); conv borders have fewer."""
-    return geometry(layer).reach(layer, np.ones((1, *layer.input_shape), dtype=np.int64))[0]
+    """Synapses into each postsynaptic neuron, shape ``layer.shape`` (int64); conv borders have fewer; a
+    recurrent layer's neurons also receive one from each of its own neurons."""
+    reach = geometry(layer).reach(layer, np.ones((1, *layer.input_shape), dtype=np.int64))[0]
+    return reach + recurrent_fan_out(layer)
 
 
 def synapse_count(layer: Layer) -> int:
-    """Synapses of the layer as a full (unshared) connection list, as Loihi 1 stores a convolution."""
-    return int(fan_out_map(layer).sum())
+    """Synapses of the layer as a full (unshared) connection list, as Loihi 1 stores a convolution; the
+    recurrent matrix included."""
+    return int(fan_out_map(layer).sum()) + layer.num_neurons * recurrent_fan_out(layer)
 
 
 def ann_macs(layer: Layer) -> int:
-    """Multiply-accumulates of the layer run once as a non-spiking ANN."""
-    return int(geometry(layer).macs(layer))
+    """Multiply-accumulates of the layer run once as a non-spiking ANN (one step of a recurrence)."""
+    return int(geometry(layer).macs(layer)) + layer.num_neurons * recurrent_fan_out(layer)
+
+
+def _signed_parts(w) -> tuple[np.ndarray, np.ndarray]:
+    w = np.asarray(w)
+    w = w.astype(np.int64) if w.dtype.kind in "iub" else w
+    return np.clip(w, None, 0), np.clip(w, 0, None)
 
 
 def worst_case_input(layer: Layer) -> tuple[int, int]:
     """(min, max) over neurons of the per-step synaptic input in weight units with binary inputs: every
-    inhibitory (for the min) or excitatory (for the max) input of the neuron spiking in the same step."""
-    w = np.asarray(layer.weight)
-    w = w.astype(np.int64) if w.dtype.kind in "iub" else w
+    inhibitory (for the min) or excitatory (for the max) input of the neuron spiking in the same step, its
+    own neurons' previous spikes included for a recurrent layer."""
     g = geometry(layer)
-    return int(g.weight_sum(layer, np.clip(w, None, 0)).min()), int(g.weight_sum(layer, np.clip(w, 0, None)).max())
+    (neg, pos) = (g.weight_sum(layer, part) for part in _signed_parts(layer.weight))
+    if g.recurrent and layer.recurrent_weight is not None:
+        rec_neg, rec_pos = (part.sum(axis=1).reshape(layer.shape) for part in _signed_parts(layer.recurrent_weight))
+        neg, pos = neg + rec_neg, pos + rec_pos
+    return int(neg.min()), int(pos.max())
 
 
 # ------------------------------------------------------------------------------------------------- counts
@@ -203,21 +236,38 @@ def spike_counts(spikes: np.ndarray) -> np.ndarray:
     return spikes.reshape(spikes.shape[0], -1).sum(axis=1, dtype=np.int64)
 
 
-def synaptic_operations(layer: Layer, spikes_in: np.ndarray) -> np.ndarray:
-    """SynOps per sample: every presynaptic spike times its fan-out. ``spikes_in`` (N, *input_shape, T)."""
+def _own_spikes(layer: Layer, spikes_out: np.ndarray | None) -> np.ndarray:
+    if spikes_out is None:
+        raise ValueError(f"{layer.name}: a recurrent layer's counts need its own spikes")
+    return _shaped(spikes_out, layer.shape, "postsynaptic")
+
+
+def synaptic_operations(layer: Layer, spikes_in: np.ndarray, spikes_out: np.ndarray | None = None) -> np.ndarray:
+    """SynOps per sample: every presynaptic spike times its fan-out. ``spikes_in`` (N, *input_shape, T);
+    ``spikes_out`` (N, *shape, T), the layer's own spikes, needed when it is recurrent (each drives
+    :func:`recurrent_fan_out` synapses)."""
     spikes_in = _shaped(spikes_in, layer.input_shape, "presynaptic")
     per_neuron = spikes_in.sum(axis=-1, dtype=np.int64)
-    return (per_neuron * fan_out_map(layer)).reshape(len(per_neuron), -1).sum(axis=1)
+    ops = (per_neuron * fan_out_map(layer)).reshape(len(per_neuron), -1).sum(axis=1)
+    fan_out = recurrent_fan_out(layer)
+    return ops + spike_counts(_own_spikes(layer, spikes_out)) * fan_out if fan_out else ops
 
 
-def received_input(layer: Layer, spikes_in: np.ndarray) -> np.ndarray:
-    """Whether each postsynaptic neuron gets at least one synaptic event from each step's input spikes:
+def received_input(layer: Layer, spikes_in: np.ndarray, spikes_out: np.ndarray | None = None) -> np.ndarray:
+    """Whether each postsynaptic neuron gets at least one synaptic event from each step's input spikes (and,
+    for a recurrent layer, from its own spikes of the step before, ``spikes_out`` (N, *shape, T)):
     (N, *input_shape, T) -> bool (N, *shape, T)."""
     spikes_in = _shaped(spikes_in, layer.input_shape, "presynaptic")
     n, t = spikes_in.shape[0], spikes_in.shape[-1]
     x = np.moveaxis(spikes_in, -1, 1).reshape(n * t, *layer.input_shape).astype(np.int64)
     hit = geometry(layer).reach(layer, x) > 0  # (N*T, *shape)
-    return np.moveaxis(hit.reshape(n, t, *layer.shape), 1, -1)
+    hit = np.moveaxis(hit.reshape(n, t, *layer.shape), 1, -1)
+    if recurrent_fan_out(layer):  # all to all: any own spike at step i - 1 reaches every neuron at step i
+        fired = _own_spikes(layer, spikes_out).reshape(n, -1, t).any(axis=1)
+        fed = np.zeros_like(fired)
+        fed[:, 1:] = fired[:, :-1]
+        hit |= fed.reshape((n,) + (1,) * len(layer.shape) + (t,))
+    return hit
 
 
 def active_updates(layer: Layer, spikes_in: np.ndarray, spikes_out: np.ndarray) -> np.ndarray:
@@ -226,7 +276,7 @@ def active_updates(layer: Layer, spikes_in: np.ndarray, spikes_out: np.ndarray) 
     spikes_out = _shaped(spikes_out, layer.shape, "postsynaptic")
     if spikes_out.shape[-1] != spikes_in.shape[-1]:
         raise ValueError(f"input and output windows differ in length: {spikes_in.shape} vs {spikes_out.shape}")
-    return spike_counts(received_input(layer, spikes_in) | spikes_out.astype(bool))
+    return spike_counts(received_input(layer, spikes_in, spikes_out) | spikes_out.astype(bool))
 
 
 @dataclass(frozen=True)
@@ -236,11 +286,17 @@ class LayerCounts:
     name: str
     layer: Layer
     steps: int
-    spikes_in: np.ndarray  # presynaptic spikes reaching this layer's synapse
+    spikes_in: np.ndarray  # presynaptic spikes reaching this layer's synapse from the layer before
     spikes_out: np.ndarray  # spikes this layer emits (zero for a non-spiking readout)
     synops: np.ndarray
     active: np.ndarray
     spiking: bool = True
+    spikes_recurrent: np.ndarray | None = None  # own spikes into its recurrent synapse (None: not recurrent)
+
+    @property
+    def messages(self) -> np.ndarray:
+        """Presynaptic spikes delivered to this layer's synapses: from the layer before and from itself."""
+        return self.spikes_in if self.spikes_recurrent is None else self.spikes_in + self.spikes_recurrent
 
     @property
     def neurons(self) -> int:
@@ -266,9 +322,11 @@ def count_layer(name: str, layer: Layer, spikes_in: np.ndarray, spikes_out: np.n
         out = spikes_out
         if out.shape[-1] != steps or out.shape[0] != spikes_in.shape[0]:
             raise ValueError(f"layer {name}: input {spikes_in.shape} and output {out.shape} disagree on N or T")
+    spikes_out_n = spike_counts(out)
     return LayerCounts(name=name, layer=layer, steps=steps, spikes_in=spike_counts(spikes_in),
-                       spikes_out=spike_counts(out), synops=synaptic_operations(layer, spikes_in),
-                       active=active_updates(layer, spikes_in, out), spiking=spikes_out is not None)
+                       spikes_out=spikes_out_n, synops=synaptic_operations(layer, spikes_in, out),
+                       active=active_updates(layer, spikes_in, out), spiking=spikes_out is not None,
+                       spikes_recurrent=spikes_out_n if recurrent_fan_out(layer) else None)
 
 
 def concat_counts(parts: list[LayerCounts]) -> LayerCounts:
@@ -277,7 +335,8 @@ def concat_counts(parts: list[LayerCounts]) -> LayerCounts:
     cat = lambda attr: np.concatenate([getattr(p, attr) for p in parts])  # noqa: E731
     return LayerCounts(name=first.name, layer=first.layer, steps=first.steps, spikes_in=cat("spikes_in"),
                        spikes_out=cat("spikes_out"), synops=cat("synops"), active=cat("active"),
-                       spiking=first.spiking)
+                       spiking=first.spiking,
+                       spikes_recurrent=None if first.spikes_recurrent is None else cat("spikes_recurrent"))
 
 
 # ------------------------------------------------------------------------------------------------- energy

@@ -13,7 +13,7 @@ what netx can build.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
@@ -73,6 +73,10 @@ class Layer:
     ``weight``: int64 (float64 only when the model held non-integer weights: validation names them);
     dense ``(out, in)``, conv ``(out, in / groups, kH, kW)`` in slayer/PyTorch order. ``kernel``, ``stride``,
     ``padding``, ``dilation``: (H, W) pairs. ``neuron``: None for the non-spiking readout.
+    ``recurrent_weight``: only for kinds whose geometry is recurrent (``spikeship.energy.GEOMETRY``): the dense
+    synapse from the layer's own neurons to themselves, ``(neurons, neurons)`` (to, from), integers like
+    ``weight``; a spike of step ``tau`` arrives at step ``tau + 1`` (Lava's one-step synapse delay). None
+    otherwise.
     ``bias``, ``has_delay``, ``delay_shift``: what the model had, kept for validation to refuse.
     """
 
@@ -90,6 +94,7 @@ class Layer:
     bias: np.ndarray | None = None
     has_delay: bool = False
     delay_shift: bool = True
+    recurrent_weight: np.ndarray | None = None
 
     def __eq__(self, other) -> bool:
         return records_equal(self, other)
@@ -107,6 +112,15 @@ class Layer:
     @property
     def num_inputs(self) -> int:
         return int(np.prod(self.input_shape))
+
+
+def recurrent_synapse(layer: Layer) -> Layer | None:
+    """A layer's recurrent synapse as a ``dense`` layer of its own (from the layer's own neurons to
+    themselves), which every runtime computes from the layer's spikes of the step before; None without one."""
+    if layer.recurrent_weight is None:
+        return None
+    return replace(layer, kind="dense", input_shape=(layer.num_neurons,), weight=layer.recurrent_weight,
+                   recurrent_weight=None)
 
 
 @dataclass(frozen=True, eq=False)

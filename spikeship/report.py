@@ -45,10 +45,12 @@ CONSTANTS = (
     "neurons_per_core", "synaptic_memory_per_core", "fan_in_axons_per_core", "cores_per_chip", "weight_bits",
 )
 ASSUMPTIONS = (
-    "Spike traffic is a floor: one within-tile message (1.7 pJ) per presynaptic spike, input events included; "
-    "tile hops (3.0/4.0 pJ) depend on placement and are not counted.",
-    "SynOps count the structural fan-out of each spike (zero-valued synapses included); a convolution is "
-    "stored as a full connection list, as on Loihi 1.",
+    "Spike traffic is a floor: one within-tile message (1.7 pJ) per presynaptic spike, input events included "
+    "(a recurrent layer's own spikes once more, to its recurrent synapses); tile hops (3.0/4.0 pJ) depend on "
+    "placement and are not counted.",
+    "SynOps count the structural fan-out of each spike (zero-valued synapses included), a recurrent layer's "
+    "own spikes times its recurrent fan-out included; a convolution is stored as a full connection list, as "
+    "on Loihi 1.",
     "A neuron update is active when the neuron received a synaptic event or spiked in that step, idle "
     "otherwise (decaying state alone counts as idle).",
     "The readout (classes x last layer, non-spiking, TWO-weighted accumulation) is counted as one more "
@@ -139,8 +141,8 @@ def _ratio(a: float, b: float) -> float | None:
 def layer_entry(c: LayerCounts, e: LoihiOpEnergy, limits: CoreLimits) -> dict:
     """Everything the report says about one layer; energies in pJ per inference (mean over samples)."""
     g = c.layer
-    loihi = loihi_energy_pj(c.synops, c.active, c.idle, c.spikes_in, e)
-    terms = {k: float(np.mean(v)) for k, v in loihi_energy_terms_pj(c.synops, c.active, c.idle, c.spikes_in,
+    loihi = loihi_energy_pj(c.synops, c.active, c.idle, c.messages, e)
+    terms = {k: float(np.mean(v)) for k, v in loihi_energy_terms_pj(c.synops, c.active, c.idle, c.messages,
                                                                          e).items()}
     macs = ann_macs(g)
     synops_mean = float(np.mean(c.synops))
@@ -150,6 +152,7 @@ def layer_entry(c: LayerCounts, e: LoihiOpEnergy, limits: CoreLimits) -> dict:
         "kernel": list(g.kernel), "stride": list(g.stride), "padding": list(g.padding), "groups": g.groups,
         "neurons": c.neurons, "spiking": c.spiking, "synapses": synapse_count(g),
         "spikes_in": _stats(c.spikes_in), "spikes": _stats(c.spikes_out),
+        "spikes_in_recurrent": None if c.spikes_recurrent is None else _stats(c.spikes_recurrent),
         "firing_rate": float(np.mean(c.spikes_out)) / (c.neurons * c.steps),
         "synops": _stats(c.synops), "neuron_updates": c.updates, "active_updates": _stats(c.active),
         "ann_macs": macs,
@@ -182,7 +185,7 @@ def build_report(counts: list[LayerCounts], *, time_steps: int, meta: dict,
     e, limits = op_energy(), core_limits()
     layers = [layer_entry(c, e, limits) for c in counts]
     n = len(counts[0].synops)
-    total_loihi = np.sum([loihi_energy_pj(c.synops, c.active, c.idle, c.spikes_in, e) for c in counts], axis=0)
+    total_loihi = np.sum([loihi_energy_pj(c.synops, c.active, c.idle, c.messages, e) for c in counts], axis=0)
     energy = {k: float(sum(layer["energy_pj"][k] for layer in layers))
               for k in ("loihi", "snn_ac_fp32", "snn_ac_int8", "ann_fp32", "ann_int8")}
     energy["loihi_std"] = float(np.std(total_loihi))
@@ -231,11 +234,14 @@ class ReportResult:
 
 def report_on_inputs(net: Network, inputs: np.ndarray, labels: np.ndarray | None, backend: str, meta: dict,
                      options: RunOptions = RunOptions(), batch_size: int = 64
-                     ) -> tuple[dict, tuple[np.ndarray, list[np.ndarray]]]:
-    """Run ``inputs`` through ``backend`` (spikes recorded) and count; returns the report and sample 0's spikes."""
+                     ) -> tuple[dict, tuple[np.ndarray, list[np.ndarray]]] | None:
+    """Run ``inputs`` through ``backend`` (spikes recorded) and count; returns the report and sample 0's spikes
+    (under torchrun: on rank 0, whose result holds every rank's shard; None on the others)."""
     from dataclasses import replace
 
-    result = backends.run(backend, net, inputs, replace(options, record_spikes=True))
+    result = backends.run_sharded(backend, net, inputs, replace(options, record_spikes=True))
+    if result is None:
+        return None
     return report_from_windows(net, inputs, list(result.windows), result.predictions, labels, meta, batch_size)
 
 
@@ -251,7 +257,7 @@ def report_from_windows(net: Network, inputs: np.ndarray, windows: list[np.ndarr
     return report, (x[0], [np.asarray(w[0]) for w in windows])
 
 
-def run_report(cfg: ReportConfig) -> ReportResult:
+def run_report(cfg: ReportConfig) -> ReportResult | None:
     """The whole stage: read the file, load the samples, run the backend, count, write."""
     from .export.netx import read_net
     from .train.data import load_samples, run_data
@@ -266,8 +272,14 @@ def run_report(cfg: ReportConfig) -> ReportResult:
     backends.check_inputs(net, samples.inputs)  # a shape mismatch fails here, before any backend starts
     meta = {"net": str(cfg.net), "backend": cfg.backend, "dataset": dataset, "split": cfg.split,
             "sample_indices": [int(i) for i in samples.indices]}
-    report, raster = report_on_inputs(net, samples.inputs, samples.labels, cfg.backend, meta,
-                                      RunOptions(workers=cfg.workers, device=cfg.device), cfg.batch_size)
+    from . import distributed
+
+    done = report_on_inputs(net, samples.inputs, samples.labels, cfg.backend, meta,
+                            RunOptions(workers=cfg.workers, device=cfg.device), cfg.batch_size)
+    if done is None:  # a rank other than 0 under torchrun
+        return None
+    report, raster = done
+    report["meta"]["world_size"] = distributed.world().size
     paths = write_report(report, out, raster)
     return ReportResult(report, paths, time.perf_counter() - start)
 

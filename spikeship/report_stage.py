@@ -36,6 +36,8 @@ def config_from_args(args) -> ReportConfig:
 
 def run(args) -> int:
     result = run_report(config_from_args(args))
+    if result is None:  # a rank other than 0 under torchrun: rank 0 reports
+        return 0
     for line in summary_lines(result.report):
         print(line)
     for kind, path in result.paths.items():

@@ -29,11 +29,10 @@ from ..errors import SpikeshipError
 from . import two
 from .checkpoint import load_checkpoint, save_checkpoint
 from .model import ModelSpec, NeuronSpec, SpikeNet, conv_spec, decode_integer, dense_spec, readout_integers, \
-    spec_from_toml
+    read_model_config, recurrent_spec, spec_from_toml
 from .msg import SURROGATES, SurrogateConfig
 from .outputs import plot_curves, plot_two_weights, write_history, write_metrics
 
-ARCHS = ("dense", "conv")
 METHODS = ("msg", "sg")
 DEVICES = ("cpu", "cuda")
 #: fields that may differ between a run and its resumption
@@ -134,10 +133,7 @@ def build_spec(config: TrainConfig, input_shape: tuple[int, int, int], num_class
         spec = spec_from_toml(config.model_config, input_shape, num_classes)
     else:
         try:
-            if config.arch == "dense":
-                spec = dense_spec(input_shape, num_classes, DENSE_HIDDEN, DEFAULT_NEURON)
-            else:
-                spec = conv_spec(input_shape, num_classes, CONV_CHANNELS, CONV_HIDDEN, DEFAULT_NEURON)
+            spec = ARCHS[config.arch](input_shape, num_classes)
         except ValueError as e:
             raise SpikeshipError(f"{config.arch} network does not fit input {input_shape}: {e}") from None
         spec = replace(spec, weight_scale=DEFAULT_WEIGHT_SCALE)
@@ -154,6 +150,14 @@ DEFAULT_WEIGHT_SCALE = 1.0
 DENSE_HIDDEN = (128,)
 CONV_CHANNELS = (8, 16)
 CONV_HIDDEN = 64
+SPEECH_HIDDEN = (128,)
+
+#: --arch preset -> network for (input shape, classes); ``speech``: recurrent layers for audio (SHD, spoken digits)
+ARCHS = {
+    "dense": lambda shape, classes: dense_spec(shape, classes, DENSE_HIDDEN, DEFAULT_NEURON),
+    "conv": lambda shape, classes: conv_spec(shape, classes, CONV_CHANNELS, CONV_HIDDEN, DEFAULT_NEURON),
+    "speech": lambda shape, classes: recurrent_spec(shape, classes, SPEECH_HIDDEN, DEFAULT_NEURON),
+}
 
 
 def prepare_device(device: str) -> torch.device:
@@ -246,6 +250,8 @@ def train(config: TrainConfig, *, stop_after: int | None = None, data=None) -> d
     runs of a benchmark; not with ``augment``.
     """
     device = prepare_device(config.device)
+    if config.model_config is not None:
+        read_model_config(config.model_config)  # a bad config fails before the data is loaded
     out = Path(config.out)
     ckpt_path = out / "model.pt"
     resumed = None

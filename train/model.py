@@ -22,7 +22,7 @@ except ModuleNotFoundError:  # Python 3.10 (Lava's) has no tomllib
 from ..errors import SpikeshipError
 from ..fixedpoint import DECAY_UNITY, WEIGHT_SCALE
 from ..hardware import value as hw
-from .msg import MSGConv, MSGDense, MSGPool, SurrogateConfig
+from .msg import MSGConv, MSGDense, MSGPool, MSGRecurrent, SurrogateConfig
 
 
 @dataclass(frozen=True)
@@ -65,9 +65,12 @@ class NeuronSpec:
 
 @dataclass(frozen=True)
 class LayerSpec:
-    """One spiking layer. ``dense``: ``features`` outputs. ``conv``: ``features`` output channels,
-    ``kernel``, ``stride``, ``padding``. ``pool``: sum pooling over ``kernel`` x ``kernel`` (stride = kernel
-    unless given), exported as a depthwise conv. What each kind means in training is its entry in ``KINDS``."""
+    """One spiking layer. ``dense``: ``features`` outputs. ``recurrent``: ``features`` outputs that also feed
+    back to themselves one step later (slayer's CUBA ``Recurrent`` block; netx ``dense_rec``). ``conv``:
+    ``features`` output channels, ``kernel``, ``stride``, ``padding``. ``pool``: sum pooling over ``kernel`` x
+    ``kernel`` (stride = kernel unless given), exported as a depthwise conv. ``dense`` and ``recurrent`` take
+    their input flattened (after a conv or pool layer, in C, H, W order), so no conv or pool layer may follow
+    them. What each kind means in training is its entry in ``KINDS``."""
 
     kind: str
     features: int = 0
@@ -120,6 +123,10 @@ def _dense_block(layer: LayerSpec, in_shape: tuple[int, ...], params: dict, comm
     return MSGDense(params, int(torch.tensor(in_shape).prod()), layer.features, **common)
 
 
+def _recurrent_block(layer: LayerSpec, in_shape: tuple[int, ...], params: dict, common: dict):
+    return MSGRecurrent(params, int(torch.tensor(in_shape).prod()), layer.features, **common)
+
+
 def _conv_block(layer: LayerSpec, in_shape: tuple[int, ...], params: dict, common: dict):
     return MSGConv(params, in_shape[0], layer.features, layer.kernel, stride=layer.effective_stride,
                    padding=layer.padding, **common)
@@ -146,9 +153,26 @@ class LayerKind:
 #: layer kind -> how it trains (export: ``export.quantize.QUANTIZERS``; the other concerns: docs/DESIGN.md)
 KINDS: dict[str, LayerKind] = {
     "dense": LayerKind(_dense_shape, _dense_block, flat_input=True),
+    "recurrent": LayerKind(_dense_shape, _recurrent_block, flat_input=True),
     "conv": LayerKind(_spatial_shape, _conv_block),
     "pool": LayerKind(_pool_shape, _pool_block, needs_features=False, stride_is_kernel=True),
 }
+
+
+def check_layer_order(layers: tuple[LayerSpec, ...]) -> None:
+    """ValueError unless every layer that takes (C, H, W) comes before the first that flattens its input."""
+    if not layers:
+        raise ValueError("a model needs at least one spiking layer")
+    flat = None
+    for i, layer in enumerate(layers):
+        if KINDS[layer.kind].flat_input:
+            flat = flat or layer
+        elif flat is not None:
+            flat_kinds, spatial = (" and ".join(k for k, kind in KINDS.items() if kind.flat_input == f)
+                                   for f in (True, False))
+            raise ValueError(f"layer {i} ({layer.kind}) takes a (C, H, W) input and cannot follow the "
+                             f"{flat.kind} layer before it, whose output is flat ({flat_kinds} layers flatten "
+                             f"their input, so {spatial} layers go before them)")
 
 
 @dataclass(frozen=True)
@@ -166,15 +190,7 @@ class ModelSpec:
             raise ValueError(f"input_shape must be (C, H, W) with positive sizes, got {self.input_shape}")
         if self.num_classes < 2:
             raise ValueError("num_classes must be at least 2")
-        if not self.layers:
-            raise ValueError("a model needs at least one spiking layer")
-        flat = None
-        for i, layer in enumerate(self.layers):
-            if KINDS[layer.kind].flat_input:
-                flat = flat or layer
-            elif flat is not None:
-                raise ValueError(f"layer {i} ({layer.kind}) takes a (C, H, W) input and cannot follow the "
-                                 f"{flat.kind} layer before it, whose output is flat")
+        check_layer_order(self.layers)
         self.layer_shapes()  # raises on sizes that do not fit
 
     @property
@@ -217,6 +233,12 @@ def dense_spec(input_shape: tuple[int, int, int], num_classes: int, hidden: tupl
     return ModelSpec(input_shape, num_classes, tuple(LayerSpec("dense", h) for h in hidden), neuron)
 
 
+def recurrent_spec(input_shape: tuple[int, int, int], num_classes: int, hidden: tuple[int, ...] = (128,),
+                   neuron: NeuronSpec = NeuronSpec()) -> ModelSpec:
+    """Recurrent layers of ``hidden`` neurons each, then the readout."""
+    return ModelSpec(input_shape, num_classes, tuple(LayerSpec("recurrent", h) for h in hidden), neuron)
+
+
 def conv_spec(input_shape: tuple[int, int, int], num_classes: int, channels: tuple[int, int] = (8, 16),
               hidden: int = 64, neuron: NeuronSpec = NeuronSpec()) -> ModelSpec:
     """conv, pool, conv, pool, dense, readout (sizes for a 34x34 sensor: 32, 16, 16, 8)."""
@@ -230,22 +252,30 @@ def conv_spec(input_shape: tuple[int, int, int], num_classes: int, channels: tup
     return ModelSpec(input_shape, num_classes, layers, neuron)
 
 
-def spec_from_toml(path: str | Path, input_shape: tuple[int, int, int], num_classes: int) -> ModelSpec:
-    """Read ``[[layer]]`` tables (kind, features, kernel, stride, padding, and an optional per-layer
-    ``[layer.neuron]``) and an optional ``[neuron]`` for the layers without their own."""
+def read_model_config(path: str | Path) -> dict:
+    """The ``ModelSpec`` fields a TOML model config gives (``layers``, ``neuron``, ``weight_scale``), checked as
+    far as they go without the data (kinds, parameters, layer order): ``[[layer]]`` tables (kind, features,
+    kernel, stride, padding, and an optional per-layer ``[layer.neuron]``) and an optional ``[neuron]`` for the
+    layers without their own."""
     try:
         with open(path, "rb") as f:
             d = tomllib.load(f)
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise SpikeshipError(f"cannot read model config {path}: {e}") from None
     try:
-        return ModelSpec(
-            input_shape=input_shape,
-            num_classes=num_classes,
-            layers=tuple(LayerSpec(**layer) for layer in d.get("layer", [])),
-            neuron=NeuronSpec(**d.get("neuron", {})),
-            weight_scale=float(d.get("weight_scale", 1.0)),
-        )
+        fields = dict(layers=tuple(LayerSpec(**layer) for layer in d.get("layer", [])),
+                      neuron=NeuronSpec(**d.get("neuron", {})), weight_scale=float(d.get("weight_scale", 1.0)))
+        check_layer_order(fields["layers"])
+        return fields
+    except (TypeError, ValueError) as e:
+        raise SpikeshipError(f"bad model config {path}: {e}") from None
+
+
+def spec_from_toml(path: str | Path, input_shape: tuple[int, int, int], num_classes: int) -> ModelSpec:
+    """The network a TOML model config describes (:func:`read_model_config`) for this input and classes."""
+    fields = read_model_config(path)
+    try:
+        return ModelSpec(input_shape=input_shape, num_classes=num_classes, **fields)
     except (TypeError, ValueError) as e:
         raise SpikeshipError(f"bad model config {path}: {e}") from None
 

@@ -141,14 +141,17 @@ class MaskedSpike(torch.autograd.Function):
         return d * grad_spikes, None, None, None, None, None
 
 
-def lava_dynamics(synaptic_input: torch.Tensor, i_decay: int, v_decay: int, vth_mant: int
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
+def lava_dynamics(synaptic_input: torch.Tensor, i_decay: int, v_decay: int, vth_mant: int,
+                  start: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Current and voltage (before reset) per step, in Loihi units (int64, time last), of CUBA neurons from
-    zero state, exactly as Lava computes them (:func:`spikeship.fixedpoint.integrate` and ``fire``).
-    ``synaptic_input``: the per-step input in weight units (integers, time last)."""
+    ``start`` (current, voltage after reset, Loihi units; None: zero), exactly as Lava computes them
+    (:func:`spikeship.fixedpoint.integrate` and ``fire``). ``synaptic_input``: the per-step input in weight
+    units (integers, time last)."""
     a = synaptic_input.to(torch.int64)
     u = torch.zeros(a.shape[:-1], dtype=torch.int64, device=a.device)
     v = torch.zeros_like(u)
+    if start is not None:
+        u, v = u + start[0].to(torch.int64), v + start[1].to(torch.int64)
     currents, voltages = [], []
     for t in range(a.shape[-1]):
         u, v = fixedpoint.integrate(a[..., t], u, v, i_decay, v_decay)
@@ -167,6 +170,14 @@ class MSGNeuron(cuba_neuron.Neuron):
             raise ValueError("MSG neurons emit binary spikes (Loihi's LIF is binary); graded_spike must be False")
         self.surrogate = surrogate
 
+    def _start_state(self, input: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The state slayer's dynamics starts from (cuba.Neuron.dynamics): with ``persistent_state``, the one
+        the last call left (broadcast to the input's neurons; zero when the batch size changed); else zero."""
+        if not self.persistent_state or self.current_state.shape[0] != input.shape[0]:
+            return None
+        ones = torch.ones(input.shape[:-1], dtype=self.current_state.dtype, device=self.current_state.device)
+        return self.current_state.detach() * ones, self.voltage_state.detach() * ones
+
     def dynamics(self, input: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """slayer's dynamics; where the state leaves Lava's 24 bits, the values Lava computes instead.
 
@@ -174,20 +185,31 @@ class MSGNeuron(cuba_neuron.Neuron):
         2**24). When every current and voltage lies in the range Lava keeps as it is, slayer's values are
         Lava's and are returned unchanged (the common case: one min/max per tensor). Otherwise the layer is
         recomputed from its input with the fixed-point core (a loop over time in int64 on the input's device)
-        and the result carries slayer's gradient: ``lava + (slayer - slayer.detach())``."""
+        and the result carries slayer's gradient: ``lava + (slayer - slayer.detach())``.
+
+        With ``persistent_state`` (slayer's recurrent block steps its neuron one step per call) the
+        recomputation starts from the state the last call left, which is Lava's as well, and leaves Lava's
+        state behind for the next call, so the whole sequence stays Lava's step by step."""
+        start = self._start_state(input)
         current, voltage = super().dynamics(input)
         scale = fixedpoint.SLAYER_STATE_SCALE
         u_min, u_max = (float(x) * scale for x in torch.aminmax(current.detach()))
         v_min, v_max = (float(x) * scale for x in torch.aminmax(voltage.detach()))
-        if fixedpoint.in_range(u_min, u_max, v_min, v_max) or self.persistent_state:
+        if fixedpoint.in_range(u_min, u_max, v_min, v_max):
             return current, voltage
         decays = (quantize(self.current_decay).detach(), quantize(self.voltage_decay).detach())
         if any(d.numel() != 1 for d in decays):
             raise ValueError("Lava's 24-bit state is reproduced for shared decays only (one per layer)")
         a = torch.round(input.detach().double() * fixedpoint.WEIGHT_SCALE)
-        u, v = lava_dynamics(a, int(decays[0].item()), int(decays[1].item()), int(self.v_th_mant))
-        return ((u.to(current.dtype) / scale) + (current - current.detach()),
-                (v.to(voltage.dtype) / scale) + (voltage - voltage.detach()))
+        if start is not None:  # slayer's states are exact multiples of 1 / scale
+            start = tuple(torch.round(s.double() * scale) for s in start)
+        u, v = lava_dynamics(a, int(decays[0].item()), int(decays[1].item()), int(self.v_th_mant), start)
+        u, v = u.to(current.dtype) / scale, v.to(voltage.dtype) / scale
+        if self.persistent_state:
+            with torch.no_grad():  # as slayer keeps it; spike() then resets the voltage where it spiked
+                self.current_state = u[..., -1].clone()
+                self.voltage_state = v[..., -1].clone()
+        return u + (current - current.detach()), v + (voltage - voltage.detach())
 
     def spike(self, voltage: torch.Tensor) -> torch.Tensor:
         # Same threshold expression as slayer's cuba.Neuron.spike, so the forward is bit-identical.
@@ -208,14 +230,35 @@ class MSGNeuron(cuba_neuron.Neuron):
         return spike
 
 
+def synapses(block: torch.nn.Module) -> list[torch.nn.Module]:
+    """The block's slayer synapses (``synapse``; ``input_synapse`` and ``recurrent_synapse`` of a recurrent
+    block): its children that take slayer's weight pre-hook."""
+    return [child for child in block.children() if hasattr(child, "pre_hook_fx")]
+
+
 def msg_block(base: type) -> type:
-    """A slayer CUBA block class whose neuron is an ``MSGNeuron`` (its synapse keeps the 8-bit hook)."""
+    """A slayer CUBA block class whose neuron is an ``MSGNeuron`` (every synapse keeps the 8-bit hook).
+
+    A block whose neuron keeps its state between calls (slayer's ``Recurrent`` sets ``persistent_state`` and
+    steps its neuron one step per call) starts every forward from rest, as Lava starts every sample: slayer
+    would otherwise carry the last batch's state into the next one."""
 
     class Block(base):
         def __init__(self, neuron_params: dict, *args, surrogate: SurrogateConfig = SurrogateConfig(), **kwargs):
-            super().__init__(dict(neuron_params), *args, **kwargs)
-            self.neuron = MSGNeuron(**neuron_params, surrogate=surrogate)
-            self.synapse.pre_hook_fx = self.neuron.quantize_8bit
+            params = dict(neuron_params)
+            super().__init__(params, *args, **kwargs)  # a recurrent block adds persistent_state to params
+            self.neuron = MSGNeuron(**params, surrogate=surrogate)
+            for synapse in synapses(self):
+                synapse.pre_hook_fx = self.neuron.quantize_8bit
+            if "spike_state" in self._buffers:  # slayer's Recurrent: unused, but its (N, F) shape would land
+                del self._buffers["spike_state"]  # in checkpoints; kept out of the state dict
+                self.register_buffer("spike_state", torch.zeros(1), persistent=False)
+
+        def forward(self, x):
+            if self.neuron.persistent_state:
+                zero = torch.zeros(1, dtype=self.neuron.current_state.dtype, device=self.neuron.current_state.device)
+                self.neuron.current_state, self.neuron.voltage_state = zero, zero.clone()
+            return super().forward(x)
 
     Block.__name__ = Block.__qualname__ = f"MSG{base.__name__}"
     Block.__doc__ = f"slayer's cuba.{base.__name__} block with the MSG spike derivative."
@@ -225,3 +268,5 @@ def msg_block(base: type) -> type:
 MSGDense = msg_block(cuba_block.Dense)
 MSGConv = msg_block(cuba_block.Conv)
 MSGPool = msg_block(cuba_block.Pool)
+#: slayer's recurrent dense block: a[t] = W x[t] + R s[t - 1], its neuron stepped one step at a time
+MSGRecurrent = msg_block(cuba_block.Recurrent)

@@ -4,10 +4,11 @@ import os
 import numpy as np
 import pytest
 
-from spikeship import backends
+from spikeship import backends, fixedpoint
 from spikeship.deploy.lava_run import run_lava, run_lava_sharded
 from spikeship.errors import SpikeshipError
 from spikeship.export.netx import read_net
+from spikeship.network import Layer, Network, Neuron
 from spikeship.sim import layout
 from spikeship.sim.emulator import emulate
 
@@ -43,7 +44,7 @@ def no_process_left_behind():
     assert set(child_pids()) - before == set()
 
 
-@pytest.mark.parametrize("case", ["dense_case", "conv_case"])
+@pytest.mark.parametrize("case", ["dense_case", "conv_case", "recurrent_case", "mixed_case"])
 def test_lava_equals_the_emulator_on_every_step(case, request):
     path, _, inputs, _, _ = request.getfixturevalue(case)
     net = read_net(path)
@@ -121,3 +122,62 @@ def test_interrupt_of_a_sharded_run_stops_every_worker(dense_case):
     with pytest.raises(KeyboardInterrupt):
         run_lava_sharded(read_net(path), inputs[:12], workers=2, chunk_samples=2, progress=interrupt)
     assert calls  # it was interrupted while the workers were running
+
+
+def _recurrent_record(seed: int = 0, n_in: int = 4, n: int = 6, steps: int = 10) -> Network:
+    """One recurrent layer, written by hand: input weights that start it, recurrent weights that keep it going."""
+    rng = np.random.default_rng(seed)
+    w = 2 * rng.integers(-20, 60, size=(n, n_in))
+    r = 2 * rng.integers(-60, 60, size=(n, n))
+    layer = Layer(kind="recurrent", index=0, input_shape=(n_in,), shape=(n,), weight=w, recurrent_weight=r,
+                  neuron=Neuron(i_decay=1024, v_decay=128, vth_mant=80))
+    readout = Layer(kind="dense", index=1, input_shape=(n,), shape=(2,), weight=2 * rng.integers(-30, 30, (2, n)),
+                    neuron=None)
+    return Network(input_shape=(1, 1, n_in), layers=(layer,), readout=readout,
+                   two_weights=np.r_[0, np.full(steps - 1, 64)], class_names=("a", "b"))
+
+
+def _recurrent_reference(layer: Layer, x: np.ndarray, delay: int) -> np.ndarray:
+    """Spikes of one recurrent layer, every sample alone, with its own spikes arriving ``delay`` steps late:
+    ``a_t = W x_t + R s_{t - delay}`` through the fixed-point core (x: (N, F, T))."""
+    n, steps = x.shape[0], x.shape[-1]
+    s = np.zeros((n, layer.num_neurons, steps), np.uint8)
+    u = np.zeros((n, layer.num_neurons), np.int64)
+    v = np.zeros_like(u)
+    for t in range(steps):
+        a = x[..., t].astype(np.int64) @ layer.weight.T
+        if t >= delay:
+            a = a + s[..., t - delay].astype(np.int64) @ layer.recurrent_weight.T
+        spike, u, v = fixedpoint.cuba_step(a, u, v, layer.neuron.i_decay, layer.neuron.v_decay, layer.neuron.vth_mant)
+        s[..., t] = spike
+    return s
+
+
+def test_the_recurrent_delay_is_one_step_in_lava_and_the_emulator():
+    """Lava's RecurrentDense (real Lava) delivers a spike of step t at t + 1: a reference with that delay equals
+    it, and the same reference one step later differs (so the comparison sees an off-by-one delay)."""
+    net = _recurrent_record()
+    x = (np.random.default_rng(1).random((6, 4, net.time_steps)) < 0.3).astype(np.uint8)
+    lava = backends.run("lava", net, x, backends.RunOptions(record_spikes=True)).windows[0]
+    assert lava.sum() > 0
+    one, two = (_recurrent_reference(net.layers[0], x, d) for d in (1, 2))
+    assert np.array_equal(lava, one)
+    assert not np.array_equal(lava, two)
+    for engine in ("numba", "torch"):
+        assert np.array_equal(emulate(net, x, engine=engine).windows[0], one), engine
+
+
+def test_lava_leaks_the_last_step_into_the_next_sample_unless_the_buffer_is_cleared(recurrent_case, monkeypatch):
+    """netx resets each layer's neurons per sample, not its recurrent synapse's buffer: the spikes of a
+    window's last step arrive at the next window's first. With the clearing turned off (this module's own
+    step, not Lava's), real Lava differs from the emulator exactly there."""
+    path, _, inputs, _, _ = recurrent_case
+    net = read_net(path)
+    x = inputs[:8]
+    emu = emulate(net, x)
+    assert all(w[:-1, ..., -1].sum() > 0 for w in emu.windows)  # last-step spikes to leak
+    monkeypatch.setattr(layout, "recurrent_clear_steps", lambda *args: [])
+    leaky = run_lava(net, x, record_spikes=True)
+    first = np.argmax([not np.array_equal(a, b) for a, b in zip(leaky.windows[0], emu.windows[0])])
+    assert first > 0 and not np.array_equal(leaky.windows[0][first][..., 0], emu.windows[0][first][..., 0])
+    assert emu.windows[0][first - 1][..., -1].any()  # the previous sample spiked at its last step

@@ -212,9 +212,12 @@ TAMPERED = {  # hand edits the one reader refuses, each with its one-line messag
                          r"layer/0/neuron/iDecay: per-neuron values are not supported \(expected one shared value\)$"),
     "layer keys": (lambda f: f["layer"].create_group("extra"), r"layer/ entries are not 0\.\.5: \['extra', '0'"),
     "layer type": (lambda f: _replace(f, "layer/1/type", np.array([b"pool"], "S10")),
-                   r"layer/1: layer type 'pool' is not supported \(supported: dense, conv, flatten\)$"),
+                   r"layer/1: layer type 'pool' is not supported \(supported: dense, dense_rec, conv, flatten\)$"),
     "recurrent": (lambda f: f["layer/4"].create_dataset("weight_rec", data=np.zeros((5, 5))),
-                  r"layer/4: recurrent weights are not supported$"),
+                  r"layer/4: recurrent weights are not supported in a netx 'dense' layer \(a recurrent layer is "
+                  r"'dense_rec'\)$"),
+    "dense_rec type of a dense layer": (lambda f: _replace(f, "layer/4/type", np.array([b"dense_rec"], "S10")),
+                                        r"layer/4: a dense layer is written as netx 'dense', not 'dense_rec'$"),
     "no neuron": (lambda f: f.__delitem__("layer/4/neuron"), r"layer/4: no neuron"),
     "5-d conv weight": (lambda f: _replace(f, "layer/0/weight", f["layer/0/weight"][()][..., None]),
                         r"layer/0: conv weight must be 4-d"),
@@ -244,3 +247,50 @@ def test_non_integer_readout_is_kept_for_validation_to_name(conv_net, tmp_path):
     assert q.readout.weight.dtype == np.float64
     with pytest.raises(SpikeshipError, match=r"^readout: weight -?\d+\.5 is not an integer"):
         check(q)
+
+
+def test_recurrent_round_trip_through_netx(tmp_path):
+    """conv -> recurrent -> recurrent: a flatten, then two dense_rec layers, as slayer's own export_hdf5 writes
+    them; netx builds RecurrentDense with our input and recurrent weights (one shared exponent)."""
+    import copy
+
+    import torch
+
+    from nets import set_integer_weights
+    from spikeship.train.model import LayerSpec, ModelSpec, SpikeNet
+
+    torch.manual_seed(0)
+    spec = ModelSpec((2, 4, 4), 3, (LayerSpec("conv", 3, kernel=3, padding=1), LayerSpec("recurrent", 6),
+                                    LayerSpec("recurrent", 4)))
+    model = set_integer_weights(SpikeNet(spec), seed=4)
+    q = quantize_model(model, two_for(model, 6))
+    assert [layer.recurrent_weight is not None for layer in q.layers] == [False, True, True]
+    assert q.layers[1].recurrent_weight.shape == (6, 6) and q.layers[1].weight.shape == (6, 48)
+    path = tmp_path / "rec.net"
+    write_net(q, path)
+    assert read_net(path) == q
+
+    with h5py.File(path, "r") as f:
+        assert [f["layer"][str(i)]["type"][0] for i in range(4)] == [b"conv", b"flatten", b"dense_rec", b"dense_rec"]
+        ours = f["layer/2"]
+        slayer_file = tmp_path / "slayer.h5"
+        with h5py.File(slayer_file, "w") as g:
+            copy.deepcopy(model.blocks[1]).export_hdf5(g.create_group("layer"))
+        with h5py.File(slayer_file, "r") as g:
+            theirs = g["layer"]
+            assert set(ours.keys()) == set(theirs.keys())
+            for key in ("type", "shape", "inFeatures", "outFeatures", "weight", "weight_rec"):
+                assert np.array_equal(ours[key][()], theirs[key][()]), key
+                assert ours[key].dtype == theirs[key].dtype, key
+            for key in theirs["neuron"]:
+                assert np.array_equal(ours["neuron"][key][()], theirs["neuron"][key][()]), key
+
+    c, h, w = q.input_shape
+    net = hdf5.Network(str(path), input_shape=(w, h, c))
+    assert [type(p).__name__ for p in net.layers] == ["Conv", "RecurrentDense", "RecurrentDense"]
+    for proc, layer in zip(net.layers[1:], q.layers[1:]):
+        exp = int(proc.synapse.proc_params["weight_exp"])
+        assert exp == int(proc.synapse_rec.proc_params["weight_exp"]) <= 0
+        for synapse, weight in ((proc.synapse, layer.weight), (proc.synapse_rec, layer.recurrent_weight)):
+            assert np.array_equal(np.asarray(synapse.weights.get(), dtype=np.int64), weight << -exp)
+        _check_lif(proc, layer)

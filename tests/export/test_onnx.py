@@ -20,7 +20,7 @@ def _torch_reference(net, x):
 
 
 @pytest.mark.parametrize("engine", ["onnxruntime", "reference"])
-@pytest.mark.parametrize("which", ["conv_net", "dense_net"])
+@pytest.mark.parametrize("which", ["conv_net", "dense_net", "recurrent_net"])
 def test_onnx_equals_pytorch_exactly(which, engine, request, tmp_path):
     net = request.getfixturevalue(which)
     steps = 12

@@ -107,7 +107,7 @@ def test_weight_norm_is_read_not_removed():
 
 def test_a_kind_without_a_quantizer_is_refused_naming_the_supported_ones(dense_net):
     with pytest.raises(SpikeshipError, match=r"layer 1: layer kind 'sparse' has no quantizer; "
-                                             r"known: dense, conv, pool"):
+                                             r"known: dense, recurrent, conv, pool"):
         quantize_layers(dense_net.blocks, ["dense", "sparse"], (2, 3, 3))
 
 
@@ -118,3 +118,25 @@ def test_per_neuron_decays_are_refused():
         block(torch.zeros(1, 4, 2))
     with pytest.raises(SpikeshipError, match=r"layer 0 \(dense\): per-neuron current decay"):
         quantize_layers([block], ["dense"], (4,))
+
+
+def test_recurrent_block_gives_both_weights_as_slayer_exports_them(recurrent_net, tmp_path):
+    before = _snapshot(recurrent_net)
+    q = quantize_model(recurrent_net, two_for(recurrent_net, 5))
+    assert all(torch.equal(before[k], v) for k, v in _snapshot(recurrent_net).items())
+    layer = q.layers[0]
+    assert layer.kind == "recurrent" and layer.input_shape == (18,) and layer.shape == (6,)
+    clone = copy.deepcopy(recurrent_net)
+    with h5py.File(tmp_path / "slayer.h5", "w") as f:
+        clone.blocks[0].export_hdf5(f.create_group("0"))
+    with h5py.File(tmp_path / "slayer.h5", "r") as f:
+        assert f["0/type"][0] == b"dense_rec"
+        assert np.array_equal(f["0/weight"][()].astype(np.int64), layer.weight)
+        assert np.array_equal(f["0/weight_rec"][()].astype(np.int64), layer.recurrent_weight)
+    assert layer.recurrent_weight.any() and layer.recurrent_weight.dtype == np.int64
+    assert q.layers[1].recurrent_weight is None
+
+
+def test_a_recurrent_block_bias_is_kept_for_validation(recurrent_net):
+    recurrent_net.blocks[0].bias = torch.full((6, 1), 0.5)  # slayer's recurrent block adds it to its input
+    assert quantize_model(recurrent_net, two_for(recurrent_net, 5)).layers[0].bias.tolist() == [0.5] * 6

@@ -62,7 +62,7 @@ CASES = {
     "bias": (lambda q: _replace_layer(q, 3, bias=np.zeros(5)), r"layer 3 \(dense\): has a bias"),
     "axonal delay": (lambda q: _replace_layer(q, 0, has_delay=True), r"layer 0 \(conv\): axonal delays"),
     "no delay_shift": (lambda q: _replace_layer(q, 1, delay_shift=False), r"layer 1 \(pool\): delay_shift is off"),
-    "unsupported kind": (lambda q: _replace_layer(q, 1, kind="sparse"), r"layer 1 \(sparse\): layer kind 'sparse' has no netx form; known: dense, conv, pool"),
+    "unsupported kind": (lambda q: _replace_layer(q, 1, kind="sparse"), r"layer 1 \(sparse\): layer kind 'sparse' has no netx form; known: dense, recurrent, conv, pool"),
     "graded spikes": (lambda q: _replace_neuron(q, 2, graded_spike=True), r"layer 2 \(conv\): graded spikes"),
     "neuron type": (lambda q: _replace_neuron(q, 0, type="SDNN"), r"layer 0 \(conv\): neuron type 'SDNN'"),
     "iDecay above 4096": (lambda q: _replace_neuron(q, 0, i_decay=4097), r"layer 0 \(conv\): iDecay 4097 outside \[1, 4096\]"),
@@ -260,7 +260,7 @@ def test_refused_exactly_when_lavas_dense_changes_a_weight():
             continue
         lava = _lava_dense_effective(w)
         try:
-            validate.check_lava_dense("x", w)
+            validate.check_lava_dense("x", ("weight", w))
         except SpikeshipError as e:
             refused += 1
             assert f"would make it {int(lava[w == w.min()][0])}, " in str(e)
@@ -300,3 +300,119 @@ def test_lava_dense_really_turns_minus_256_into_minus_254():
     assert run(dense([[-256, 2], [-100, -30]]), x)[:, 1:].tolist() == [[-256, 2], [-100, -30]]
     conv = Conv(weight=np.full((1, 1, 1, 1), -256), input_shape=(1, 1, 1))
     assert run(conv, np.array([1, 0], np.int8).reshape(1, 1, 1, 2)).reshape(-1).tolist() == [0, -256]
+
+
+def _set_recurrent(q, i, index, value):
+    r = q.layers[i].recurrent_weight.copy()
+    r[index] = value
+    return _replace_layer(q, i, recurrent_weight=r)
+
+
+RECURRENT_CASES = {
+    "recurrent weight above 254": (lambda q: _set_recurrent(q, 0, (1, 2), 256),
+                                   r"layer 0 \(recurrent\): recurrent weight 256 outside the 8-bit range"),
+    "odd recurrent weight": (lambda q: _set_recurrent(q, 0, (0, 0), 5),
+                             r"layer 0 \(recurrent\): recurrent weight 5 is not a multiple of 2"),
+    "float recurrent weight": (lambda q: _replace_layer(q, 0, recurrent_weight=q.layers[0].recurrent_weight + 0.5),
+                               r"layer 0 \(recurrent\): recurrent weight .* is not an integer"),
+    "no recurrent weight": (lambda q: _replace_layer(q, 0, recurrent_weight=None),
+                            r"layer 0 \(recurrent\): recurrent weight none, expected \(6, 6\)"),
+    "recurrent weight on a dense layer": (lambda q: _replace_layer(q, 1, recurrent_weight=np.zeros((4, 4), int)),
+                                          r"layer 1 \(dense\): has recurrent weights, which a dense layer cannot hold"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RECURRENT_CASES))
+def test_recurrent_refusal(case, recurrent_net, tmp_path):
+    q = quantize_model(recurrent_net, two_for(recurrent_net, 5))
+    write_net(q, tmp_path / "ok.net")
+    (tmp_path / "ok.net").unlink()
+    mutate, pattern = RECURRENT_CASES[case]
+    check_refused(mutate(q), tmp_path, pattern)
+
+
+def test_recurrent_per_step_input_counts_both_matrices(tmp_path):
+    """Neuron 0 takes 100 inputs of 254 (25,400) and its 30 own neurons at 254 (7,620): 33,020 > 32,767;
+    with 29 own neurons it is 32,766 and fits."""
+    for n, ok in ((29, True), (30, False)):
+        net = SpikeNet(ModelSpec((1, 1, 100), 2, (LayerSpec("recurrent", n),)))
+        set_integer_weights(net, low=1, high=1)
+        with torch.no_grad():
+            net.blocks[0].input_synapse.weight[0].fill_(254 / 64)
+            net.blocks[0].recurrent_synapse.weight[0].fill_(254 / 64)
+        q = quantize_model(net, two_for(net, 4))
+        assert worst_case_input(q.layers[0]) == (0, 100 * 254 + n * 254)
+        assert estimate_resources(q)[0].max_fan_in == 100 + n
+        if ok:
+            check(q)
+        else:
+            check_refused(q, tmp_path, r"layer 0 \(recurrent\): worst-case per-step input 33020 outside int16")
+
+
+def test_recurrent_fan_in_counts_its_own_neurons(tmp_path):
+    net = set_integer_weights(SpikeNet(ModelSpec((1, 1, 4000), 2, (LayerSpec("recurrent", 97),))), low=1, high=1)
+    check_refused(quantize_model(net, two_for(net, 4)), tmp_path,
+                  r"layer 0 \(recurrent\): fan-in 4097 above 4096 axons per core")
+
+
+def test_a_recurrent_matrix_lava_would_clip_is_refused(recurrent_net, tmp_path):
+    """The input weights reach -128 and +126 (netx's shift 1), the recurrent ones have no positive weight and
+    reach -128 too: shifted to -256, which the recurrent Dense (inhibitory mode) clips to -255 and truncates to
+    -254, i.e. -127."""
+    q = quantize_model(recurrent_net, two_for(recurrent_net, 5))
+    w = np.clip(q.layers[0].weight, -126, 126)
+    w[0, 0], w[0, 1] = -128, 126
+    r = -(np.abs(q.layers[0].recurrent_weight) % 126) - 2
+    r[2, 3] = -128
+    check_refused(_replace_layer(q, 0, weight=w, recurrent_weight=r), tmp_path,
+                  r"^layer 0 \(recurrent\): no recurrent weight is positive and the most negative, -128, is a power "
+                  r"of two: Lava's Dense \(inhibitory sign mode, magnitudes up to 255\) would make it -127, slayer "
+                  r"keeps -128; netx scales the input and recurrent weights together$")
+
+
+def _lava_dense_rec_effective(w: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What Lava's fixed-point Dense processes apply for a netx dense_rec layer, with Lava's own functions as
+    netx's create_dense and RecurrentDense use them: one optimize_weight_bits of both side by side, then each
+    matrix's Dense with its own sign mode, clip and truncation, and the shared weight exponent."""
+    import contextlib
+    import io
+
+    from lava.lib.dl.netx.utils import optimize_weight_bits
+    from lava.utils.weightutils import clip_weights, determine_sign_mode, truncate_weights
+
+    with contextlib.redirect_stdout(io.StringIO()), np.errstate(divide="ignore"):
+        both, bits, exp, _ = optimize_weight_bits(np.hstack([w, r]))
+    parts = both[:, :w.shape[1]], both[:, w.shape[1]:]
+    held = []
+    for part in parts:
+        mode = determine_sign_mode(part)
+        held.append(truncate_weights(clip_weights(part, mode, num_bits=8), mode, bits).astype(np.int64))
+    return tuple(h >> -exp for h in held), tuple(h != p for h, p in zip(held, parts))
+
+
+def test_recurrent_refused_exactly_when_lava_changes_a_weight():
+    """Random even 8-bit pairs of every sign pattern: refusal <=> Lava holds a different weight in either Dense."""
+    rng = np.random.default_rng(1)
+    patterns = [(-128, 127), (-128, 0), (-128, -1), (0, 127), (0, 0)]
+    refused = 0
+    for trial in range(3000):
+        ranges = patterns[trial % 5], patterns[(trial // 5) % 5]
+        step = 1 << int(rng.integers(1, 8))
+        w, r = (np.clip(rng.integers(lo, hi + 1, size=(3, 2 + i)) * 2 // step * step, -256, 254)
+                for i, (lo, hi) in enumerate(ranges))
+        if not (w.any() or r.any()):
+            continue
+        (lava_w, lava_r), changed = _lava_dense_rec_effective(w, r)
+        exact = np.array_equal(lava_w, w) and np.array_equal(lava_r, r) and not any(c.any() for c in changed)
+        try:
+            validate.check_lava_dense("x", ("input weight", w), ("recurrent weight", r))
+        except SpikeshipError as e:
+            refused += 1
+            assert not exact, (w, r)
+            what, lava = ("input weight", lava_w) if changed[0].any() else ("recurrent weight", lava_r)
+            part = w if what == "input weight" else r
+            assert f"no {what} is positive and the most negative, {part.min()}," in str(e)
+            assert f"would make it {int(lava[part == part.min()][0])}, " in str(e)
+        else:
+            assert exact, (w, r)
+    assert refused > 200

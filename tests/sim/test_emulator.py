@@ -24,7 +24,7 @@ def slayer_windows(model, inputs, num_layers):
 
 
 @pytest.mark.parametrize("engine", ["numba", "torch"])
-@pytest.mark.parametrize("case", ["dense_case", "conv_case"])
+@pytest.mark.parametrize("case", ["dense_case", "conv_case", "recurrent_case", "mixed_case", "conv_recurrent_case"])
 def test_emulator_equals_slayer_on_every_step_of_every_window(case, engine, request):
     path, model, inputs, labels, two = request.getfixturevalue(case)
     net = read_net(path)

@@ -69,7 +69,7 @@ def test_a_checkpoint_and_a_file_of_different_networks_are_refused_before_runnin
         check_compatible(dense_case[1], read_net(conv_case[0]))
 
 
-@pytest.mark.parametrize("case", ["dense_case", "conv_case"])
+@pytest.mark.parametrize("case", ["dense_case", "conv_case", "recurrent_case", "mixed_case", "conv_recurrent_case"])
 def test_parity_pytorch_emulator_lava_over_20_samples(case, request, tmp_path):
     path, model, inputs, labels, _ = request.getfixturevalue(case)
     assert len(inputs) >= 20

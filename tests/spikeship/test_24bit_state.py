@@ -117,3 +117,59 @@ def test_every_runtime_keeps_lavas_24_bit_state(case, tmp_path):
     for name, run in runs.items():
         assert np.array_equal(run.windows[0][0][:, :-1], window[:, :-1]), name
         assert np.array_equal(run.readout, runs["emulator"].readout), name
+
+
+def test_a_recurrent_layer_keeps_lavas_24_bit_state_step_by_step(tmp_path):
+    """slayer's recurrent block steps its neuron one step per call, carrying the state between calls; the MSG
+    neuron corrects each step from the state the last one left. 128 neurons spike every step (input 254 each)
+    and feed neuron 128 through recurrent weights of 254: 128 x 254 per step drives its current past 2**23 at
+    step 5, where Lava wraps it (the neuron falls silent for a while) and slayer alone keeps spiking."""
+    n, steps = 129, 12
+    w = np.zeros((n, 1), np.int64)
+    w[:128] = 254
+    r = np.zeros((n, n), np.int64)
+    r[128, :128] = 254
+    neuron = NeuronSpec(threshold=100 / 64, current_decay=1 / 4096, voltage_decay=1.0)
+    net = SpikeNet(ModelSpec((1, 1, 1), 2, (LayerSpec("recurrent", n),), neuron)).eval()
+    block = net.blocks[0]
+    with torch.no_grad():
+        block.input_synapse.weight.copy_(torch.from_numpy(w).float().reshape(n, 1, 1, 1, 1) / 64)
+        block.recurrent_synapse.weight.copy_(torch.from_numpy(r).float().reshape(n, n, 1, 1, 1) / 64)
+        net.readout.weight.fill_(2 / 64)
+    q = quantize_model(net, np.r_[0, np.full(steps - 1, 64)])
+    assert np.array_equal(q.layers[0].weight, w) and np.array_equal(q.layers[0].recurrent_weight, r)
+    write_net(q, tmp_path / "rec.net")  # each step's input fits int16: 128 x 254 = 32512
+    netfile = read_net(tmp_path / "rec.net")
+    x = np.ones((2, 1, 1, 1, steps), np.uint8)
+
+    with torch.no_grad():
+        _, (y,) = net(torch.from_numpy(x).float())
+        _, (y_again,) = net(torch.from_numpy(x).float())  # a second forward starts from rest again
+    assert torch.equal(y, y_again)
+    window = np.zeros(y.shape, np.uint8)  # s_0[tau] for tau in [0, T - 1), from slayer's shifted output
+    window[..., :-1] = y.numpy().astype(np.uint8)[..., 1:]
+    assert window[:, :128, :-1].all()
+    # neuron 128: spikes at tau 1-4, then its wrapped current silences it (an unbounded one would not stop)
+    assert window[0, 128, :5].tolist() == [0, 1, 1, 1, 1] and not window[0, 128, 5:8].any()
+
+    from lava.lib.dl.slayer.block import cuba as cuba_block
+
+    plain = cuba_block.Recurrent(neuron.slayer_params(), 1, n, weight_norm=False, delay_shift=True)
+    plain.load_state_dict(block.state_dict(), strict=False)
+    with torch.no_grad():
+        unbounded = plain(torch.from_numpy(x).float().reshape(2, 1, steps)).numpy().astype(np.uint8)
+    assert unbounded[0, 128, 2:].all()  # slayer's own dynamics: spikes on (shifted: from step 2)
+    assert not np.array_equal(unbounded, y.numpy().astype(np.uint8))
+
+    runs = {name: backends.run(name, netfile, x, backends.RunOptions(record_spikes=True))
+            for name in ("emulator", "lava")}
+    from spikeship.sim.emulator import emulate
+
+    runs["emulator-torch"] = emulate(netfile, x, engine="torch")
+    for name, run in runs.items():
+        assert np.array_equal(run.windows[0][..., :-1], window[..., :-1]), name
+        assert np.array_equal(run.readout, runs["emulator"].readout), name
+    for engine in ("onnxruntime", "reference"):
+        spikes, _, acc = run_onnx(build_onnx(q), x.astype(np.float32), q.two_weights, engine=engine)
+        assert np.array_equal(spikes[0].astype(np.uint8), y.numpy().astype(np.uint8)), engine
+        assert np.array_equal(acc, runs["emulator"].readout), engine

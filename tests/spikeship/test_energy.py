@@ -219,3 +219,65 @@ def test_cores_needed_and_limits():
     assert huge.cores == 123  # 16,000,000 bytes / 131,072
     too_many = cores_needed(synapse_layer("dense", (4096,), (8192,)), limits)
     assert too_many.cores == 256 and too_many.exceeded == ("256 cores > 128 per chip",)
+
+
+def recurrent_layer(n_in=5, n=4, seed=0):
+    rng = np.random.default_rng(seed)
+    return Layer(kind="recurrent", index=0, input_shape=(n_in,), shape=(n,), weight=2 * rng.integers(-60, 60, (n, n_in)),
+                 recurrent_weight=2 * rng.integers(-60, 60, (n, n)), neuron=Neuron(1, 0, 1))
+
+
+def test_recurrent_counts_equal_a_brute_force_over_every_synapse():
+    """Every synapse of the layer, input -> neuron and neuron -> neuron, carries one event per spike of its
+    source: SynOps, fan-in, synapse count and ANN MACs from the connection list."""
+    g = recurrent_layer()
+    n_in, n = g.num_inputs, g.num_neurons
+    spikes_in, spikes_out = random_spikes((3, n_in), 6, seed=4), random_spikes((3, n), 6, seed=5)
+    synapses = [(("in", i), j) for j in range(n) for i in range(n_in)] + \
+               [(("own", m), j) for j in range(n) for m in range(n)]
+    brute = np.zeros(3, np.int64)
+    in_deg = np.zeros(n, np.int64)
+    for (source, i), j in synapses:
+        in_deg[j] += 1
+        for t in range(6):
+            brute += (spikes_in if source == "in" else spikes_out)[:, i, t]
+    assert synaptic_operations(g, spikes_in, spikes_out).tolist() == brute.tolist()
+    assert brute.tolist() == (spikes_in.reshape(3, -1).sum(1) * n + spikes_out.reshape(3, -1).sum(1) * n).tolist()
+    assert fan_in_map(g).tolist() == in_deg.tolist() == [n_in + n] * n
+    assert synapse_count(g) == len(synapses) == ann_macs(g) == n_in * n + n * n
+    c = count_layer("0:recurrent", g, spikes_in, spikes_out)
+    assert c.synops.tolist() == brute.tolist()
+    assert c.spikes_in.tolist() == spikes_in.reshape(3, -1).sum(1).tolist()
+    assert c.messages.tolist() == (c.spikes_in + spikes_out.reshape(3, -1).sum(1)).tolist()
+    with pytest.raises(ValueError, match=r"layer 0 \(recurrent\): a recurrent layer's counts need its own spikes"):
+        synaptic_operations(g, spikes_in)
+    dense = synapse_layer("dense", (n_in,), (n,))
+    assert count_layer("0:dense", dense, spikes_in, spikes_out).messages.tolist() == c.spikes_in.tolist()
+
+
+def test_recurrent_received_input_includes_the_previous_steps_own_spikes():
+    g = recurrent_layer(n_in=2, n=3)
+    spikes_in = np.zeros((1, 2, 5), np.uint8)
+    spikes_in[0, 1, 0] = 1  # every neuron receives at step 0
+    spikes_out = np.zeros((1, 3, 5), np.uint8)
+    spikes_out[0, 1, 1] = 1  # every neuron receives at step 2, from neuron 1
+    spikes_out[0, 0, 4] = 1  # the last step: its events arrive after the window
+    recv = received_input(g, spikes_in, spikes_out)
+    assert recv[0].sum(0).tolist() == [3, 0, 3, 0, 0] and recv[0, :, 0].all() and recv[0, :, 2].all()
+    assert active_updates(g, spikes_in, spikes_out).tolist() == [3 + 1 + 3 + 1]
+
+
+def test_recurrent_worst_case_input_and_geometry():
+    from spikeship.energy import worst_case_input
+
+    g = Layer(kind="recurrent", index=0, input_shape=(2,), shape=(2,), weight=np.array([[10, -4], [2, 6]]),
+              recurrent_weight=np.array([[-8, 20], [100, -50]]), neuron=Neuron(1, 0, 1))
+    assert worst_case_input(g) == (min(-4 - 8, -50), max(10 + 20, 2 + 6 + 100))  # per neuron, both matrices
+    check_geometry(g)
+    with pytest.raises(ValueError, match=r"layer 0 \(recurrent\): recurrent weight \(2, 3\), expected \(2, 2\)"):
+        check_geometry(Layer(**{**g.__dict__, "recurrent_weight": np.zeros((2, 3), np.int64)}))
+    with pytest.raises(ValueError, match=r"layer 0 \(recurrent\): recurrent weight none, expected \(2, 2\)"):
+        check_geometry(Layer(**{**g.__dict__, "recurrent_weight": None}))
+    with pytest.raises(ValueError, match=r"layer 0 \(dense\): has recurrent weights, which a dense layer cannot "
+                                         r"hold \(recurrent kinds: recurrent\)"):
+        check_geometry(Layer(**{**g.__dict__, "kind": "dense"}))

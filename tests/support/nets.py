@@ -14,15 +14,21 @@ import numpy as np
 import torch
 
 from spikeship.train.model import LayerSpec, ModelSpec, NeuronSpec, SpikeNet
+from spikeship.train.msg import synapses
 
 DENSE_LAYERS = (("dense", 48), ("dense", 32), ("dense", 24))
 CONV_LAYERS = (("conv", 6, 3, 1), ("pool", 2), ("conv", 8, 3, 0), ("dense", 24))
 
 
+RECURRENT_LAYERS = (("recurrent", 24), ("recurrent", 16))
+MIXED_LAYERS = (("dense", 24), ("recurrent", 20), ("dense", 16))
+CONV_RECURRENT_LAYERS = (("conv", 4, 3, 1), ("recurrent", 20))
+
+
 def _layer(entry):
     kind = entry[0]
-    if kind == "dense":
-        return LayerSpec("dense", entry[1])
+    if kind in ("dense", "recurrent"):
+        return LayerSpec(kind, entry[1])
     if kind == "conv":
         return LayerSpec("conv", entry[1], kernel=entry[2], padding=entry[3])
     return LayerSpec("pool", kernel=entry[1])
@@ -69,6 +75,9 @@ NETS = {
     # name: (input shape, layers, weight scale)
     "dense": ((2, 4, 4), DENSE_LAYERS, 3.0),
     "conv": ((2, 10, 10), CONV_LAYERS, 3.0),
+    "recurrent": ((2, 4, 4), RECURRENT_LAYERS, 3.0),
+    "mixed": ((2, 4, 4), MIXED_LAYERS, 3.0),
+    "conv_recurrent": ((1, 5, 5), CONV_RECURRENT_LAYERS, 3.0),
 }
 
 
@@ -106,8 +115,8 @@ def set_integer_weights(net: SpikeNet, seed: int = 0, low: int = -40, high: int 
     """Give every trainable synapse random even integer weights in [2*low, 2*high] (units of 1/64)."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        synapses = [b.synapse for b in net.blocks if type(b).__name__ != "MSGPool"] + [net.readout]
-        for s in synapses:
+        trained = [s for b in net.blocks if type(b).__name__ != "MSGPool" for s in synapses(b)] + [net.readout]
+        for s in trained:
             s.weight.copy_(torch.randint(low, high + 1, s.weight.shape, generator=g).float() * 2 / 64)
     return net
 
@@ -124,6 +133,10 @@ def conv_pool_dense_spec() -> ModelSpec:
 
 def dense_spec_tiny() -> ModelSpec:
     return ModelSpec(input_shape=(2, 3, 3), num_classes=2, layers=(LayerSpec("dense", 6), LayerSpec("dense", 4)))
+
+
+def recurrent_spec_tiny() -> ModelSpec:
+    return ModelSpec(input_shape=(2, 3, 3), num_classes=3, layers=(LayerSpec("recurrent", 6), LayerSpec("dense", 4)))
 
 
 def two_for(net: SpikeNet, time_steps: int = 8) -> np.ndarray:

@@ -226,3 +226,37 @@ def test_a_layer_may_have_its_own_neuron(tmp_path):
     net = SpikeNet(spec)
     assert (net.blocks[0].neuron.v_th_mant, net.blocks[1].neuron.v_th_mant) == (32, 96)
     assert float(net.blocks[0].neuron.current_decay) == 2048
+
+
+@pytest.mark.parametrize("spatial", ['kind = "conv"\nfeatures = 4\nkernel = 3', 'kind = "pool"\nkernel = 2'])
+def test_a_recurrent_layer_before_a_spatial_layer_is_refused_by_the_cli(spatial, tmp_path, capsys):
+    """recurrent (like dense) flattens its input: conv and pool layers must come before it. One line, exit 2,
+    no run folder."""
+    toml = tmp_path / "net.toml"
+    toml.write_text(f'[[layer]]\nkind = "recurrent"\nfeatures = 8\n[[layer]]\n{spatial}\n')
+    out = tmp_path / "run"
+    assert cli_main(["train", "--quiet", "--config", str(toml), "--out", str(out), "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    kind = spatial.split('"')[1]
+    assert err == (f"spikeship: bad model config {toml}: layer 1 ({kind}) takes a (C, H, W) input and cannot follow "
+                   f"the recurrent layer before it, whose output is flat (dense and recurrent layers flatten their "
+                   f"input, so conv and pool layers go before them)\n")
+    assert not out.exists()
+
+
+def test_recurrent_depth_and_the_speech_preset(tmp_path):
+    """--arch speech is one recurrent layer; a TOML of N recurrent layers (with a conv in front, flattened
+    like a dense layer's input) is the depth study's network."""
+    from spikeship.train.loop import build_spec
+    from spikeship.train.model import SpikeNet, spec_from_toml
+
+    spec = build_spec(TrainConfig(arch="speech", time_steps=8), (700, 1, 1), 20)
+    assert [(layer.kind, layer.features) for layer in spec.layers] == [("recurrent", 128)]
+    layers = '[[layer]]\nkind = "conv"\nfeatures = 2\nkernel = 3\n' + \
+        '[[layer]]\nkind = "recurrent"\nfeatures = 6\n' * 3
+    (tmp_path / "deep.toml").write_text(layers)
+    spec = spec_from_toml(tmp_path / "deep.toml", (1, 5, 5), 3)
+    assert spec.layer_shapes() == [(2, 3, 3), (6,), (6,), (6,)]
+    net = SpikeNet(spec)
+    readout, spikes = net(torch.ones(2, 1, 5, 5, 6))
+    assert [tuple(s.shape) for s in spikes] == [(2, 2, 3, 3, 6), (2, 6, 6), (2, 6, 6), (2, 6, 6)]

@@ -6,7 +6,7 @@ import pytest
 import torch
 from lava.lib.dl import slayer
 
-from spikeship.train.msg import MSGConv, MSGDense, MSGNeuron, SurrogateConfig, masked_derivative, \
+from spikeship.train.msg import MSGConv, MSGDense, MSGNeuron, MSGRecurrent, SurrogateConfig, masked_derivative, \
     piecewise_linear, arctan, surrogate_derivative
 
 PARAMS = {"threshold": 1.25, "current_decay": 0.25, "voltage_decay": 0.03, "tau_grad": 0.03, "scale_grad": 3.0,
@@ -150,6 +150,69 @@ def test_msg_gradient_is_sparser_than_sg():
         (msg(x) * w).sum().backward()
         grads[p] = msg.synapse.weight.grad
     assert not torch.equal(grads[0.0], grads[0.5])
+
+
+def _pair_recurrent(surrogate, seed=0):
+    torch.manual_seed(seed)
+    ref = slayer.block.cuba.Recurrent(dict(PARAMS), 40, 30, weight_scale=4, weight_norm=False, delay_shift=True)
+    msg = MSGRecurrent(PARAMS, 40, 30, weight_scale=4, weight_norm=False, delay_shift=True, surrogate=surrogate)
+    msg.input_synapse.weight.data.copy_(ref.input_synapse.weight.data)
+    msg.recurrent_synapse.weight.data.copy_(ref.recurrent_synapse.weight.data)
+    return ref, msg
+
+
+def test_recurrent_block_is_slayers_with_msg_neurons_and_8bit_synapses():
+    ref, msg = _pair_recurrent(SurrogateConfig("slayer", 2.0, 0.0))
+    assert isinstance(msg.neuron, MSGNeuron) and msg.neuron.persistent_state
+    for synapse in (msg.input_synapse, msg.recurrent_synapse):
+        assert synapse.pre_hook_fx == msg.neuron.quantize_8bit
+        q = synapse.pre_hook_fx(synapse.weight) * 64
+        assert torch.equal(q, torch.round(q / 2) * 2) and q.abs().max() <= 256  # even integers / 64
+    x = _spikes((8, 40, 32))
+    w = torch.randn(30, 32, generator=torch.Generator().manual_seed(9))
+    out_ref, out_msg = ref(x), msg(x)
+    assert 0 < float(out_ref.mean()) < 0.9
+    assert torch.equal(out_ref, out_msg)
+    (out_ref * w).sum().backward()
+    (out_msg * w).sum().backward()
+    for a, b in ((ref.input_synapse, msg.input_synapse), (ref.recurrent_synapse, msg.recurrent_synapse)):
+        assert a.weight.grad.abs().sum() > 0
+        assert torch.equal(a.weight.grad, b.weight.grad)  # p = 0, slayer's surrogate: slayer's gradient
+    # slayer carries its neuron's state into the next call of the same batch size; the MSG block starts from rest
+    with torch.no_grad():
+        assert torch.equal(msg(x), out_msg.detach())
+        assert not torch.equal(ref(x), out_ref.detach())
+
+
+def test_recurrent_msg_masks_the_recurrent_neurons(monkeypatch):
+    """The recurrent block steps its neuron one step at a time: each step's backward draws its own mask."""
+    from spikeship.train import msg as msg_module
+
+    derivatives = []
+
+    def recording(*args, **kwargs):
+        derivatives.append(masked_derivative(*args, **kwargs))
+        return derivatives[-1]
+
+    monkeypatch.setattr(msg_module, "masked_derivative", recording)
+    _, msg = _pair_recurrent(SurrogateConfig("arctan", 2.0, 0.5))  # arctan: never exactly 0
+    x = _spikes((8, 40, 32))
+    (msg(x) * torch.randn(30, 32, generator=torch.Generator().manual_seed(10))).sum().backward()
+    assert len(derivatives) == 32 and derivatives[0].shape == (8, 30, 1)  # one per step
+    d = torch.cat([g.reshape(-1) for g in derivatives])
+    zeroed = float((d == 0).sum()) / d.numel()
+    assert abs(zeroed - 0.5) < 4 * math.sqrt(0.25 / d.numel())
+    assert msg.recurrent_synapse.weight.grad.abs().sum() > 0
+
+
+def test_recurrent_block_state_stays_out_of_checkpoints():
+    _, msg = _pair_recurrent(SurrogateConfig())
+    msg(_spikes((8, 40, 6)))
+    state = msg.state_dict()
+    assert "spike_state" not in state
+    _, fresh = _pair_recurrent(SurrogateConfig(), seed=1)
+    fresh.load_state_dict(state)
+    assert torch.equal(fresh.recurrent_synapse.weight, msg.recurrent_synapse.weight)
 
 
 def test_config_validation():
