@@ -1,6 +1,6 @@
 """Bring an snnTorch model to Lava, with proof, and send it back: the worked example of README "NIR".
 
-    .venv/bin/python bench/nir_snntorch.py --out nir-demo [--epochs 5] [--finetune-epochs 3]
+    .venv/bin/python bench/nir_snntorch.py --out nir-demo [--epochs 5] [--finetune-epochs 3] [--own-epochs 6]
 
 1. snnTorch 1.0: train Flatten -> Linear(2312, 128) -> Synaptic -> Linear(128, 10) -> Synaptic (reset to zero
    without delay, no bias) on event-digits frames (spike-count cross-entropy, BPTT over T = 16).
@@ -9,8 +9,9 @@
 3. ``spikeship import`` -> checkpoint (and its check against the graph's float reference).
 4. ``spikeship export`` -> .net; the whole test split in Lava and the emulator; parity PyTorch = emulator = Lava.
 5. Per-layer spike agreement and accuracy: snnTorch original, float reference, imported (Loihi integers), Lava.
-6. The other way: fine-tune the import with MSG + TWO (``train --init``), export it to NIR at dt = 1e-4, run it in
-   snnTorch's ``import_from_nir``; its accuracy and spike agreement against ours.
+6. Fine-tune the import with MSG + TWO (``train --init``) and run it in Lava.
+7. The other way: spikeship's own dense network (MSG + TWO), exported to NIR at dt = 1e-4, run in snnTorch's
+   ``import_from_nir``; its accuracy and spike agreement against ours (Lava).
 
 snnTorch is a dev dependency (``pip install -e '.[dev]'``). Prints every figure; writes ``OUT/summary.json``.
 Wall times depend on the machine and its load.
@@ -110,6 +111,7 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=5, help="snnTorch training epochs")
     p.add_argument("--finetune-epochs", type=int, default=3, help="spikeship MSG + TWO epochs after the import")
     p.add_argument("--finetune-lr", type=float, default=1e-4, help="AdamW learning rate of the fine-tuning")
+    p.add_argument("--own-epochs", type=int, default=6, help="epochs of spikeship's own network sent to snnTorch")
     p.add_argument("--hidden", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -213,33 +215,44 @@ def main(argv=None) -> int:
         print(agreement_line(name, pairs))
     summary.update(import_lines=result.lines(), parity_ok=r.ok, accuracy=acc, agreement=agree, lava_s=lava_s)
 
-    print(f"== 6. fine-tune with MSG + TWO ({args.finetune_epochs} epochs, lr {args.finetune_lr:g}), export to NIR (dt 1e-4), run in snnTorch",
-          flush=True)
+    print(f"== 6. fine-tune the import with MSG + TWO (train --init, {args.finetune_epochs} epochs, lr "
+          f"{args.finetune_lr:g})", flush=True)
     tuned_dir = out / "tuned"
     metrics = train(TrainConfig(init=str(ckpt), dataset="event-digits", time_steps=T, epochs=args.finetune_epochs,
                                 lr=args.finetune_lr, out=str(tuned_dir), progress=False, seed=args.seed))
-    tuned_net, tuned_nir = out / "tuned.net", out / "tuned.nir"
-    export_checkpoint(ExportConfig(model=tuned_dir / "model.pt", out=tuned_net, nir=tuned_nir, nir_dt=1e-4))
-    tuned = read_net(tuned_net)
-    ours = backends.run("lava", tuned, x_test, RunOptions(record_spikes=True))
+    tuned_path = out / "tuned.net"
+    export_checkpoint(ExportConfig(model=tuned_dir / "model.pt", out=tuned_path))
+    tuned = backends.run("lava", read_net(tuned_path), x_test, RunOptions(record_spikes=True))
+    print(f"   test {100 * metrics['test_accuracy']:.2f}% (PyTorch), Lava {100 * float((tuned.predictions == y_test).mean()):.2f}%; "
+          + agreement_line("spikes vs the import (Lava)", [agreement(tuned.windows[k], lava.windows[k])
+                                                          for k in range(layers)]).strip())
+
+    print(f"== 7. the other way: spikeship's own dense network (MSG + TWO, {args.own_epochs} epochs) -> export --nir "
+          f"(dt 1e-4) -> snnTorch import_from_nir", flush=True)
+    own_dir = out / "own"
+    own_metrics = train(TrainConfig(dataset="event-digits", time_steps=T, epochs=args.own_epochs, out=str(own_dir),
+                                    progress=False, seed=args.seed))
+    own_net, own_nir = out / "own.net", out / "own.nir"
+    export_checkpoint(ExportConfig(model=own_dir / "model.pt", out=own_net, nir=own_nir, nir_dt=1e-4))
+    own = read_net(own_net)
+    ours = backends.run("lava", own, x_test, RunOptions(record_spikes=True))
     t0 = time.perf_counter()
-    snn_readout, snn_spikes = run_imported_in_snntorch(tuned_nir, x_test, layers)
+    snn_readout, snn_spikes = run_imported_in_snntorch(own_nir, x_test, own.num_layers)
     snn_s = time.perf_counter() - t0
-    tuned_two = np.asarray(graph_metadata(read_graph(tuned_nir)).two_weights)
+    own_two = np.asarray(graph_metadata(read_graph(own_nir)).two_weights)
     back = {
-        "ours after fine-tuning, Lava": float((ours.predictions == y_test).mean()),
+        "ours, Lava": float((ours.predictions == y_test).mean()),
         "snnTorch import_from_nir, TWO decode on the steps ours sees":
-            float((decide(snn_readout, aligned_weights(tuned_two, layers)) == y_test).mean()),
-        "snnTorch import_from_nir, TWO decode on all T steps": float((decide(snn_readout, tuned_two) == y_test).mean()),
+            float((decide(snn_readout, aligned_weights(own_two, own.num_layers)) == y_test).mean()),
+        "snnTorch import_from_nir, TWO decode on all T steps": float((decide(snn_readout, own_two) == y_test).mean()),
     }
-    back_agree = [agreement(ours.windows[k], snn_spikes[k]) for k in range(layers)]
-    print(f"   fine-tuned: test {100 * metrics['test_accuracy']:.2f}% (float TWO decode), "
-          f"{100 * metrics['test_accuracy_quantized_deploy']:.2f}% (integer deploy decode)")
+    back_agree = [agreement(ours.windows[k], snn_spikes[k]) for k in range(own.num_layers)]
+    print(f"   trained: test {100 * own_metrics['test_accuracy']:.2f}%")
     for name, value in back.items():
-        print(f"   {name:55s} {100 * value:6.2f}%")
+        print(f"   {name:60s} {100 * value:6.2f}%")
     print(agreement_line("snnTorch vs ours (Lava)", back_agree) + f" ({snn_s:.1f} s in snnTorch)")
-    summary.update(finetune=metrics["test_accuracy"], back=back, back_agreement=back_agree,
-                   wall_s=time.perf_counter() - started)
+    summary.update(finetune=metrics["test_accuracy"], finetune_lava=float((tuned.predictions == y_test).mean()),
+                   back=back, back_agreement=back_agree, wall_s=time.perf_counter() - started)
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=float) + "\n")
     print(f"wall time {summary['wall_s']:.0f} s; {out / 'summary.json'}")
     return 0 if r.ok else 1

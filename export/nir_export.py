@@ -3,7 +3,9 @@
     graph = network_graph(net, two_weights=ckpt.two_weights, dt=1e-4, dataset="event-digits")
     write_graph(graph, "model.nir")                   # nir.write, atomically
 
-Each spiking layer is its synapse node (``SYNAPSES``, per kind) and a neuron node; the readout is an ``Affine``
+Each spiking layer is its synapse node (``SYNAPSES``, per kind) and a neuron node; a recurrent layer adds a
+``Linear`` of its recurrent weights in a cycle with its neuron (``rec<k>.lif <-> rec<k>.w_rec``, as snnTorch 1.0 writes
+``RSynaptic``; ``train.nir_graph`` also reads the subgraph form); the readout is an ``Affine``
 node (NIR has no TWO decoder: the float TWO weights go into the graph's metadata, with ``dt``, the data set and
 the class names). Loihi's CUBA step (``spikeship.fixedpoint``) is NIR's forward-Euler step at ``dt`` with
 
@@ -78,8 +80,10 @@ def _pool(layer: Layer) -> tuple[object, float]:
     return _conv(layer)
 
 
-#: layer kind -> its synapse node and the gain left for the neuron (``train.nir_graph.MAPPERS`` reads them back)
-SYNAPSES: dict[str, Callable[[Layer], tuple[object, float]]] = {"dense": _dense, "conv": _conv, "pool": _pool}
+#: layer kind -> its synapse node and the gain left for the neuron (``train.nir_graph.MAPPERS`` reads them back);
+#: a recurrent layer's own weights go with its neuron (``neurons_node``)
+SYNAPSES: dict[str, Callable[[Layer], tuple[object, float]]] = {"dense": _dense, "recurrent": _dense, "conv": _conv,
+                                                                "pool": _pool}
 
 
 def neuron_node(layer: Layer, dt: float, gain: float):
@@ -123,19 +127,26 @@ def network_graph(net: Network, *, two_weights, dt: float = DEFAULT_DT, dataset:
                                                start_dim=0, end_dim=-1)
         synapse, gain = by_kind(SYNAPSES, layer.kind, layer.name, "NIR form")(layer)
         nodes[f"{layer.kind}{k}"] = synapse
-        nodes[f"lif{k}"] = neuron_node(layer, dt, gain)
+        if layer.recurrent_weight is None:
+            nodes[f"lif{k}"] = neuron_node(layer, dt, gain)
+        else:  # snnTorch 1.0's form and names: the cycle written flat (edges added below)
+            nodes[f"rec{k}.lif"] = neuron_node(layer, dt, gain)
+            nodes[f"rec{k}.w_rec"] = nir.Linear(weight=_floats(layer.recurrent_weight) / gain)
         shape = tuple(layer.shape)
     if len(shape) > 1:
         nodes["flatten_readout"] = nir.Flatten(input_type={"input": np.asarray(shape, dtype=np.int64)},
                                                start_dim=0, end_dim=-1)
     nodes["readout"] = nir.Affine(weight=_floats(net.readout.weight), bias=np.zeros(net.num_classes))
     nodes["output"] = nir.Output(output_type=np.asarray([net.num_classes], dtype=np.int64))
-    names = list(nodes)
+    names = [name for name in nodes if not name.endswith(".w_rec")]
+    edges = list(zip(names, names[1:]))
+    edges += [e for name in nodes if name.endswith(".w_rec") for e in ((name[:-5] + "lif", name),
+                                                                        (name, name[:-5] + "lif"))]
     metadata = {"dt": float(dt), "two_weights": two, "class_names": json.dumps(list(net.class_names))}
     if dataset:
         metadata["dataset"] = str(dataset)
     try:
-        return nir.NIRGraph(nodes=nodes, edges=list(zip(names, names[1:])), metadata=metadata)
+        return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
     except (ValueError, AssertionError) as e:  # NIR's own type check: a shape that does not chain
         raise SpikeshipError(f"NIR refuses the graph: {e}") from None
 

@@ -19,8 +19,12 @@ The continuous-time neurons are discretized with forward Euler at step ``dt`` (N
 Scaling the current by ``(dt/tau_mem) r`` makes this Loihi's CUBA step exactly (current decay ``dt/tau_syn``,
 voltage decay ``dt/tau_mem``, the current added to the voltage as it is) with the synapse's weights multiplied
 by the gain ``w_in (dt/tau_syn) r (dt/tau_mem)``. ``LIF`` (``tau dv/dt = (v_leak - v) + r I``) is the same
-with an instant synapse: current decay 1, gain ``r dt/tau``. The result is still floating point
-(:class:`Walked`); ``train.nir_import`` puts it on Loihi's integer grid.
+with an instant synapse: current decay 1, gain ``r dt/tau``. A recurrent layer is a dense synapse followed by a
+subgraph ``Input -> neuron <-> Affine/Linear -> Output``, or that cycle written flat in the graph (what snnTorch
+1.0 writes for ``RSynaptic``/``RLeaky``; :func:`fold_recurrence`):
+the recurrent weights ``R`` add ``R s[t-1]`` to the synapse's input, the spikes of the step before (a cycle in
+discrete time takes one step), through the same gain. The result is still floating point (:class:`Walked`);
+``train.nir_import`` puts it on Loihi's integer grid.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ class Synapse:
     input_shape: tuple[int, ...]
     shape: tuple[int, ...]
     nodes: tuple[str, ...]
+    recurrent: np.ndarray | None = None  # a recurrent layer's (to, from) weights on its own spikes of the step before
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,11 @@ class FloatLayer:
     @property
     def weight(self) -> np.ndarray:
         return self.synapse.weight * self.neuron.gain
+
+    @property
+    def recurrent(self) -> np.ndarray | None:
+        """The recurrent weights, gain folded in (they feed the same neurons through the same ``w_in``)."""
+        return None if self.synapse.recurrent is None else self.synapse.recurrent * self.neuron.gain
 
     @property
     def kind(self) -> str:
@@ -379,6 +389,38 @@ def _lif(name: str, node, walk: Walked) -> Walked:
     return _neuron(name, node, walk, 1.0, dv, r * dv, {"tau_mem": tau, "r": r, "synapse": "instant"})
 
 
+def _subgraph(name: str, node, walk: Walked) -> Walked:
+    """A recurrent layer: the waiting dense synapse, and the subgraph's neuron with its recurrent weights."""
+    import nir
+
+    shape = "a subgraph is imported only as a recurrent layer: Input -> CubaLIF or LIF <-> Affine/Linear -> Output"
+    inner = dict(node.nodes)
+
+    def one(*types):
+        found = [k for k, v in inner.items() if isinstance(v, types)]
+        return found[0] if len(found) == 1 else None
+
+    i, o, n, w = one(nir.Input), one(nir.Output), one(nir.CubaLIF, nir.LIF), one(nir.Affine, nir.Linear)
+    edges = {tuple(e.decode() if isinstance(e, bytes) else str(e) for e in edge) for edge in node.edges}
+    if None in (i, o, n, w) or len(inner) != 4 or edges != {(i, n), (n, w), (w, n), (n, o)}:
+        raise refuse(name, node, shape)
+    def label(k: str) -> str:
+        return k if node.metadata.get(FOLDED) else f"{name}/{k}"
+
+    neurons = _needs_synapse(name, node, walk)
+    if walk.synapse.spec.kind != "dense":
+        raise refuse(name, node, f"a recurrent layer takes its input through a dense synapse (Affine/Linear), not "
+                                 f"'{walk.synapse.nodes[-1]}'")
+    where = label(w)
+    rec = _array(where, inner[w], "weight")
+    if rec.shape != (neurons, neurons):
+        raise refuse(where, inner[w], f"recurrent weight {rec.shape} for {neurons} neurons (shapes do not chain)")
+    _zero(where, inner[w], "bias", "bias")
+    synapse = replace(walk.synapse, spec=_layer("recurrent", neurons), recurrent=rec,
+                      nodes=walk.synapse.nodes + (where,))
+    return MAPPERS[type(inner[n])](label(n), inner[n], replace(walk, synapse=synapse))
+
+
 def _output(name: str, node, walk: Walked) -> Walked:
     if not walk.layers:
         raise refuse(name, node, "the graph has no spiking layer (a synapse followed by CubaLIF or LIF)")
@@ -415,6 +457,7 @@ def _mappers() -> dict[type, Callable[[str, object, Walked], Walked]]:
         nir.Flatten: _flatten,
         nir.CubaLIF: _cuba_lif,
         nir.LIF: _lif,
+        nir.NIRGraph: _subgraph,
         nir.Output: _output,
     }
 
@@ -425,43 +468,77 @@ MAPPERS = _mappers()
 
 # ------------------------------------------------------------------------------------------------ the walk
 
-def chain(graph) -> list[tuple[str, object]]:
-    """The graph's nodes from its one Input to its one Output, in order; branches, merges, cycles and nodes off
-    that path are refused."""
+def _edges(graph) -> list[tuple[str, str]]:
+    out = []
+    for edge in graph.edges:
+        a, b = (e.decode() if isinstance(e, bytes) else str(e) for e in edge)
+        if a not in graph.nodes or b not in graph.nodes:
+            raise SpikeshipError(f"edge ({a!r}, {b!r}) names a node the graph does not have")
+        out.append((a, b))
+    return out
+
+
+#: a subgraph made here from a recurrent cycle written flat (its inner nodes keep their names in messages)
+FOLDED = "spikeship_folded_cycle"
+
+
+def fold_recurrence(nodes: dict, edges: list[tuple[str, str]]) -> tuple[dict, list[tuple[str, str]]]:
+    """A recurrent layer written flat, ``neuron <-> Affine/Linear`` with that weight node connected to nothing
+    else (what snnTorch 1.0 writes for ``RSynaptic``/``RLeaky`` through nirtorch 2.6), as the subgraph ``Input ->
+    neuron <-> weight -> Output`` under the neuron's name; new dicts and lists, the graph is left as it is."""
     import nir
 
+    nodes, edges = dict(nodes), list(edges)
+    for n, w in [(a, b) for a, b in edges if (b, a) in edges and isinstance(nodes.get(a), (nir.CubaLIF, nir.LIF))
+                 and isinstance(nodes.get(b), (nir.Affine, nir.Linear))]:
+        if [e for e in edges if w in e] != [e for e in edges if e in ((n, w), (w, n))]:
+            continue  # the weight node has other connections: not a recurrent layer's own weights
+        size = np.asarray([int(np.prod(np.asarray(nodes[w].weight).shape[:1]))])
+        nodes[n] = nir.NIRGraph(nodes={"input": nir.Input(input_type=size), n: nodes[n], w: nodes[w],
+                                       "output": nir.Output(output_type=size)},
+                                edges=[("input", n), (n, w), (w, n), (n, "output")], type_check=False,
+                                metadata={FOLDED: True})
+        del nodes[w]
+        edges = [e for e in edges if e not in ((n, w), (w, n))]
+    return nodes, edges
+
+
+def chain(graph) -> list[tuple[str, object]]:
+    """The graph's nodes from its one Input to its one Output, in order (recurrent cycles written flat folded into
+    subgraphs); branches, merges, other cycles and nodes off that path are refused."""
+    import nir
+
+    nodes, edges = fold_recurrence(graph.nodes, _edges(graph))
+
     def only(cls):
-        found = [k for k, n in graph.nodes.items() if isinstance(n, cls)]
+        found = [k for k, n in nodes.items() if isinstance(n, cls)]
         if len(found) != 1:
             raise SpikeshipError(f"the graph has {len(found)} {cls.__name__} nodes; spikeship imports a chain from "
                                  f"one Input to one Output")
         return found[0]
 
     start, end = only(nir.Input), only(nir.Output)
-    successors: dict[str, list[str]] = {k: [] for k in graph.nodes}
-    for edge in graph.edges:
-        a, b = (e.decode() if isinstance(e, bytes) else str(e) for e in edge)
-        if a not in graph.nodes or b not in graph.nodes:
-            raise SpikeshipError(f"edge ({a!r}, {b!r}) names a node the graph does not have")
+    successors: dict[str, list[str]] = {k: [] for k in nodes}
+    for a, b in edges:
         successors[a].append(b)
     order, name = [], start
     while True:
         if name in (n for n, _ in order):
-            raise refuse(name, graph.nodes[name], "is reached twice: a cycle outside a recurrent subgraph")
-        order.append((name, graph.nodes[name]))
+            raise refuse(name, nodes[name], "is reached twice: a cycle outside a recurrent layer")
+        order.append((name, nodes[name]))
         nxt = successors[name]
         if name == end:
             if nxt:
-                raise refuse(name, graph.nodes[name], f"the Output has successors {nxt}")
+                raise refuse(name, nodes[name], f"the Output has successors {nxt}")
             break
         if len(nxt) != 1:
             what = "leads nowhere" if not nxt else f"branches to {', '.join(repr(n) for n in nxt)}"
-            raise refuse(name, graph.nodes[name], f"{what}; spikeship imports a chain of layers")
+            raise refuse(name, nodes[name], f"{what}; spikeship imports a chain of layers")
         name = nxt[0]
-    off = sorted(set(graph.nodes) - {n for n, _ in order})
+    off = sorted(set(nodes) - {n for n, _ in order})
     if off:
-        raise refuse(off[0], graph.nodes[off[0]], "is not on the path from the Input to the Output (branches and "
-                                                  "side inputs are not supported)")
+        raise refuse(off[0], nodes[off[0]], "is not on the path from the Input to the Output (branches and "
+                                            "side inputs are not supported)")
     return order
 
 

@@ -36,6 +36,7 @@ from ..errors import SpikeshipError
 from ..fixedpoint import DECAY_UNITY, WEIGHT_SCALE
 from ..hardware import value as hw
 from .model import ModelSpec, NeuronSpec, SpikeNet
+from .msg import synapses
 from .nir_graph import FloatLayer, FloatReadout, Walked
 
 WEIGHT_STEP = int(hw("weight_step"))
@@ -134,12 +135,13 @@ def map_decay(exact: float, tau: float | None, dt: float, lo: int, hi: int, wher
 
 @dataclass(frozen=True, eq=False)
 class LayerMapping:
-    """One spiking layer on Loihi: integer weights, ``vth_mant``, decays, the scale (integer weight units per
-    float weight unit), whether the graph already held these integers, and the rounding error."""
+    """One spiking layer on Loihi: integer weights (one array per synapse of its block, in ``train.msg.synapses``
+    order: the weight, then a recurrent layer's recurrent weight), ``vth_mant``, decays, the scale (integer weight
+    units per float weight unit), whether the graph already held these integers, and the rounding error."""
 
     index: int
     layer: FloatLayer
-    weight: np.ndarray
+    weights: tuple[np.ndarray, ...]
     vth_mant: int
     current: DecayMapping
     voltage: DecayMapping
@@ -151,6 +153,10 @@ class LayerMapping:
     def neuron_spec(self) -> NeuronSpec:
         return NeuronSpec(threshold=self.vth_mant / WEIGHT_SCALE, current_decay=self.current.integer / DECAY_UNITY,
                           voltage_decay=self.voltage.integer / DECAY_UNITY)
+
+    @property
+    def weight(self) -> np.ndarray:
+        return self.weights[0]
 
     def card(self) -> dict:
         n = self.layer.neuron
@@ -179,21 +185,23 @@ def map_layer(index: int, layer: FloatLayer, dt: float) -> LayerMapping:
     tau_syn = n.params.get("tau_syn")
     current = map_decay(n.current_decay, tau_syn, dt, I_DECAY_MIN, I_DECAY_MAX, where, "tau_syn")
     voltage = map_decay(n.voltage_decay, n.params["tau_mem"], dt, V_DECAY_MIN, V_DECAY_MAX, where, "tau_mem")
-    w = layer.weight
+    # a recurrent layer's input and recurrent weights feed the same neurons: one scale, one fan-in
+    w = layer.weight if layer.recurrent is None else np.concatenate([layer.weight, layer.recurrent], axis=1)
     if not np.any(w):
         raise SpikeshipError(f"{where}: every weight is zero")
-    if _on_grid(WEIGHT_SCALE * w, WEIGHT_STEP) and _on_grid(WEIGHT_SCALE * n.threshold, 1):
-        ints, m = to_grid(w, WEIGHT_SCALE), int(round(WEIGHT_SCALE * n.threshold))
-        if fits(ints) and VTH_MIN <= m <= VTH_MAX:
-            return LayerMapping(index, layer, ints, m, current, voltage, float(WEIGHT_SCALE), True,
-                                weight_error(w, ints, WEIGHT_SCALE))
-    m, ints = largest_fit(w / n.threshold, VTH_MAX)
-    if m < VTH_MIN:
-        raise SpikeshipError(f"{where}: weights up to {np.abs(w).max():.6g} against a threshold of "
-                             f"{n.threshold:.6g} do not fit 8-bit weights and int16 inputs even at the smallest "
-                             f"threshold mantissa")
-    scale = m / n.threshold
-    return LayerMapping(index, layer, ints, m, current, voltage, scale, False, weight_error(w, ints, scale))
+    exact = _on_grid(WEIGHT_SCALE * w, WEIGHT_STEP) and _on_grid(WEIGHT_SCALE * n.threshold, 1)
+    ints, m = to_grid(w, WEIGHT_SCALE), int(round(WEIGHT_SCALE * n.threshold))
+    if not (exact and fits(ints) and VTH_MIN <= m <= VTH_MAX):
+        exact = False
+        m, ints = largest_fit(w / n.threshold, VTH_MAX)
+        if m < VTH_MIN:
+            raise SpikeshipError(f"{where}: weights up to {np.abs(w).max():.6g} against a threshold of "
+                                 f"{n.threshold:.6g} do not fit 8-bit weights and int16 inputs even at the smallest "
+                                 f"threshold mantissa")
+    scale = WEIGHT_SCALE if exact else m / n.threshold
+    split = layer.weight.shape[1] if layer.recurrent is not None else ints.shape[1]
+    weights = (ints[:, :split].reshape(layer.weight.shape),) + ((ints[:, split:],) if layer.recurrent is not None else ())
+    return LayerMapping(index, layer, weights, m, current, voltage, float(scale), exact, weight_error(w, ints, scale))
 
 
 @dataclass(frozen=True, eq=False)
@@ -273,7 +281,11 @@ def build_model(imported: Imported) -> SpikeNet:
     model = SpikeNet(imported.spec).eval()
     with torch.no_grad():
         for block, layer in zip(model.blocks, imported.layers):
-            _load(block.synapse, layer.weight)
+            targets = synapses(block)
+            if len(targets) != len(layer.weights):
+                raise ValueError(f"layer {layer.index}: {len(layer.weights)} weight arrays for {len(targets)} synapses")
+            for synapse, weight in zip(targets, layer.weights):
+                _load(synapse, weight)
         _load(model.readout, imported.readout.weight)
     return model
 

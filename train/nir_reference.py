@@ -34,8 +34,9 @@ def _pool(layer: FloatLayer, w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
                     groups=channels)
 
 
-#: layer kind -> its synapse on one step's input (float64), ``op(layer, weight, x) -> input current``
-SYNAPSES = {"dense": _dense, "conv": _conv, "pool": _pool}
+#: layer kind -> its synapse on one step's input (float64), ``op(layer, weight, x) -> input current``; a
+#: recurrent layer adds ``R s[t-1]`` to its dense synapse's
+SYNAPSES = {"dense": _dense, "recurrent": _dense, "conv": _conv, "pool": _pool}
 
 
 @torch.no_grad()
@@ -44,6 +45,7 @@ def simulate(walked: Walked, x) -> tuple[np.ndarray, list[np.ndarray]]:
     x = torch.as_tensor(np.asarray(x), dtype=torch.float64)
     n, steps = x.shape[0], x.shape[-1]
     weights = [torch.from_numpy(layer.weight) for layer in walked.layers]
+    recurrent = [None if layer.recurrent is None else torch.from_numpy(layer.recurrent) for layer in walked.layers]
     readout_w = torch.from_numpy(walked.readout.weight)
     current = [torch.zeros((n,) + layer.synapse.shape, dtype=torch.float64) for layer in walked.layers]
     voltage = [torch.zeros_like(c) for c in current]
@@ -54,6 +56,8 @@ def simulate(walked: Walked, x) -> tuple[np.ndarray, list[np.ndarray]]:
         for k, layer in enumerate(walked.layers):
             neuron = layer.neuron
             a = SYNAPSES[layer.kind](layer, weights[k], s)
+            if recurrent[k] is not None and t:  # its own spikes of the step before
+                a = a + spikes[k][-1] @ recurrent[k].T
             current[k] = (1.0 - neuron.current_decay) * current[k] + a
             voltage[k] = (1.0 - neuron.voltage_decay) * voltage[k] + current[k]
             s = (voltage[k] > neuron.threshold).to(torch.float64)

@@ -151,3 +151,41 @@ def test_export_cli_writes_every_file_or_none(dense_net, tmp_path, capsys):
     assert main(["export", str(ckpt), "--out", str(out), "--nir", str(out)]) == 2
     assert "--out, --onnx and --nir must name different files" in capsys.readouterr().err
     assert main(["export", str(ckpt), "--out", str(out), "--nir-dt", "1e-3"]) == 2
+
+
+@pytest.mark.parametrize("name", ["recurrent", "mixed", "conv_recurrent"])
+def test_recurrent_round_trip_and_snntorch_form(name, request, tmp_path):
+    """A recurrent layer goes out as snnTorch 1.0 writes RSynaptic (Linear, then CubaLIF <-> Linear written flat)
+    and comes back the same layer, recurrent weights included; the same spikes in the emulator."""
+    _, model, inputs, _, two_int = request.getfixturevalue(f"{name}_case")
+    two = two_int / 64  # float TWO weights that quantize to the network's integers
+    net = quantize_model(model, two)
+    graph = network_graph(net, two_weights=two)
+    k = next(layer.index for layer in net.layers if layer.recurrent_weight is not None)
+    assert (f"rec{k}.lif", f"rec{k}.w_rec") in graph.edges and (f"rec{k}.w_rec", f"rec{k}.lif") in graph.edges
+    np.testing.assert_array_equal(graph.nodes[f"rec{k}.w_rec"].weight, net.layers[k].recurrent_weight / 64)
+    imported, _, back = round_trip(net, two, tmp_path / "model.nir")
+    assert [m.layer.kind for m in imported.layers] == [layer.kind for layer in net.layers]
+    assert back.layers == net.layers and back.readout == net.readout
+    e1, e2 = (backends.run("emulator", n, inputs[:6], RunOptions(record_spikes=True)) for n in (net, back))
+    assert all(np.array_equal(a, b) for a, b in zip(e1.windows, e2.windows))
+    assert int(e1.windows[k].sum()) > 0
+
+
+def test_recurrence_takes_one_step_in_the_float_reference_as_on_loihi(recurrent_net, tmp_path):
+    """Memoryless neurons (current and voltage decay 1: v[t] = W x[t] + R s[t-1]) make Loihi's integer step and
+    the float reference the same arithmetic: their spikes are equal only if the recurrence has the same delay."""
+    from spikeship.train.nir_reference import simulate
+
+    two = two_for(recurrent_net, 8)
+    net = quantize_model(recurrent_net, two)
+    memoryless = tuple(replace(layer, neuron=replace(layer.neuron, i_decay=4096, v_decay=4096, vth_mant=40))
+                       for layer in net.layers)
+    net = replace(net, layers=memoryless)
+    x = random_spikes(10, net.input_shape, 8, rate=0.5, seed=5)
+    walked = walk_graph(network_graph(net, two_weights=two), 1e-4, net.input_shape)
+    reference = simulate(walked, x)[1]
+    windows = backends.run("emulator", net, x, RunOptions(record_spikes=True)).windows
+    for k in range(len(net.layers)):
+        np.testing.assert_array_equal(windows[k], reference[k])
+    assert int(windows[0].sum()) > 20 and int(np.abs(net.layers[0].recurrent_weight).sum()) > 0

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import nir
-from nir_graphs import DIGITS, DT, chain, conv, cuba, digits_graph, flatten, lif, linear, write
+from nir_graphs import DIGITS, DT, chain, conv, cuba, digits_graph, flatten, lif, linear, recurrent, write
 from spikeship.cli import main
 
 N_IN = int(np.prod(DIGITS))
@@ -27,7 +27,7 @@ CASES = {
     # node types
     "unsupported node": (lambda: chain(flatten(DIGITS), nir.Scale(scale=np.ones(N_IN)), linear(8, N_IN), cuba(8)),
                          r"node '1' \(Scale\): node type not supported; spikeship imports Input, Affine, Linear, "
-                         r"Conv2d, SumPool2d, AvgPool2d, Flatten, CubaLIF, LIF, Output"),
+                         r"Conv2d, SumPool2d, AvgPool2d, Flatten, CubaLIF, LIF, NIRGraph, Output"),
     "IF neuron": (lambda: chain(flatten(DIGITS), linear(8, N_IN), nir.IF(r=np.ones(8), v_threshold=np.ones(8))),
                   r"node '2' \(IF\): node type not supported"),
     # per-neuron values that differ
@@ -99,8 +99,21 @@ CASES = {
                          r"layer 0 \(node '2'\): every weight is zero"),
     "non-finite": (lambda: chain(*_dense_head(tau_mem=np.full(8, np.inf))),
                    r"node '2' \(CubaLIF\): tau_mem has non-finite values"),
+    # recurrent layers
+    "subgraph shape": (lambda: chain(flatten(DIGITS), linear(8, N_IN), recurrent(8, edges=[
+        ("input", "lif"), ("lif", "w_rec"), ("lif", "output")])),
+        r"node '2' \(NIRGraph\): a subgraph is imported only as a recurrent layer: Input -> CubaLIF or LIF <-> "
+        r"Affine/Linear -> Output"),
+    "recurrent weight shape": (lambda: _flat_recurrent(np.ones((8, 6))),  # (a subgraph's, NIR's own read refuses)
+                               r"node '3' \(Linear\): recurrent weight \(8, 6\) for 8 neurons"),
+    "recurrent bias": (lambda: chain(flatten(DIGITS), linear(8, N_IN), recurrent(8, bias=np.full(8, 0.1))),
+                       r"node '2/w_rec' \(Affine\): non-zero bias"),
+    "recurrent after conv": (lambda: chain(conv(4, 2, 3), recurrent(4 * 32 * 32)),
+                             r"node '1' \(NIRGraph\): a recurrent layer takes its input through a dense synapse"),
+    "recurrent neuron": (lambda: chain(flatten(DIGITS), linear(8, N_IN), recurrent(8, neuron=cuba(8, v_leak=np.ones(8)))),
+                         r"node '2/lif' \(CubaLIF\): non-zero leak potential"),
     "branch": (lambda: _branching(), r"node '1' \(Linear\): branches to '2', '3'; spikeship imports a chain"),
-    "cycle": (lambda: _cycle(), r"node '2' \(CubaLIF\): is reached twice: a cycle outside a recurrent subgraph"),
+    "cycle": (lambda: _cycle(), r"node '1' \(Linear\): is reached twice: a cycle outside a recurrent layer"),
     "two inputs": (lambda: _two_inputs(), r"the graph has 2 Input nodes; spikeship imports a chain"),
 }
 
@@ -112,8 +125,15 @@ def _branching():
 
 
 def _cycle():
-    g = chain(flatten(DIGITS), linear(8, N_IN), cuba(8), linear(8, 8), output=[8])
-    g.edges = [e for e in g.edges if e != ("3", "output")] + [("3", "2")]
+    g = chain(flatten(DIGITS), linear(8, N_IN), cuba(8), linear(10, 8), cuba(10), output=[10])
+    g.edges = [e for e in g.edges if e != ("4", "output")] + [("4", "1")]
+    return g
+
+
+def _flat_recurrent(weight):
+    """Linear -> CubaLIF <-> Linear written flat, as snnTorch 1.0 writes RSynaptic."""
+    g = chain(flatten(DIGITS), linear(8, N_IN), cuba(8), nir.Linear(weight=weight))
+    g.edges = [e for e in g.edges if e not in (("2", "3"), ("3", "output"))] + [("2", "3"), ("3", "2"), ("2", "output")]
     return g
 
 

@@ -86,3 +86,15 @@ def write(graph, path, compression="gzip"):
 
     nir.write(path, graph, compression=compression)
     return path
+
+
+def recurrent(n, weight=None, neuron=None, seed=0, bias=None, edges=None):
+    """A recurrent layer's neurons as the subgraph Input -> CubaLIF <-> Linear (or Affine) -> Output."""
+    import nir
+
+    w = np.random.default_rng(seed).normal(0.0, 0.3, (n, n)) if weight is None else weight
+    rec = nir.Linear(weight=w) if bias is None else nir.Affine(weight=w, bias=bias)
+    nodes = {"input": nir.Input(input_type=np.asarray([n])), "lif": neuron or cuba(n), "w_rec": rec,
+             "output": nir.Output(output_type=np.asarray([n]))}
+    return nir.NIRGraph(nodes=nodes, type_check=False,
+                        edges=edges or [("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")])

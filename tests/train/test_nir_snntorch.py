@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import nir
 import numpy as np
+import pytest
 import snntorch as snn  # the dev extra installs it (a test dependency, not a runtime one)
 import torch
 
@@ -80,3 +81,31 @@ def test_spikeship_network_runs_in_snntorch_as_its_float_reference():
     for k in range(2):
         a = agreement(windows[k], theirs[k])
         assert a["spikes"][1] > 0 and a["equal"] > 0.9, a
+
+
+@pytest.mark.filterwarnings("ignore:nirtorch.extract_nir_graph is being deprecated")
+def test_snntorch_rsynaptic_export_imports_as_a_recurrent_layer():
+    """snnTorch 1.0 (with nirtorch 2.6) writes RSynaptic flat: Linear '0', CubaLIF '1.lif' <-> Affine '1.w_rec'. Its
+    recurrent Linear has a bias by default, which Loihi cannot hold: refused until it is zero. (snnTorch 1.0's
+    RSynaptic fails with reset_delay=False, TypeError in its forward, so this one keeps its default reset; NIR does not
+    record the reset anyway.)"""
+    from snntorch.export_nir import export_to_nir
+
+    from spikeship.errors import SpikeshipError
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(8, 5, bias=False),
+                              snn.RSynaptic(alpha=0.5, beta=0.9, linear_features=5, init_hidden=True,
+                                            reset_mechanism="zero"))
+    graph = export_to_nir(net, torch.zeros(1, 8), ignore_dims=[0])
+    assert ("1.lif", "1.w_rec") in graph.edges and ("1.w_rec", "1.lif") in graph.edges
+    with pytest.raises(SpikeshipError, match=r"node '1.w_rec' \(Affine\): non-zero bias"):
+        walk_graph(graph, 1e-4, (8, 1, 1))
+    with torch.no_grad():
+        net[1].recurrent.bias.zero_()
+    walked = walk_graph(export_to_nir(net, torch.zeros(1, 8), ignore_dims=[0]), 1e-4, (8, 1, 1))
+    (layer,) = walked.layers
+    assert layer.kind == "recurrent" and layer.nodes == ("0", "1.w_rec", "1.lif")
+    np.testing.assert_allclose(layer.weight, net[0].weight.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(layer.recurrent, net[1].recurrent.weight.detach().numpy(), rtol=1e-6)
+    assert (layer.neuron.current_decay, round(layer.neuron.voltage_decay, 6)) == (0.5, 0.1)
