@@ -192,7 +192,7 @@ def main(argv=None) -> int:
     with torch.no_grad():
         net.eval()
         original = [s.to(torch.uint8).numpy() for s in snntorch_spikes(net, test.frames)]
-    lava = parity.runs["lava"]
+    lava_result = parity.runs["lava"]
     layers = len(deployed.layers)
     two = np.ones(T)
     acc = {
@@ -206,8 +206,8 @@ def main(argv=None) -> int:
     }
     agree = {
         "float reference vs snnTorch": [agreement(a, b) for a, b in zip(ref_spikes, original)],
-        "imported = Lava vs snnTorch": [agreement(lava.windows[k], original[k]) for k in range(layers)],
-        "imported = Lava vs float reference": [agreement(lava.windows[k], ref_spikes[k]) for k in range(layers)],
+        "imported = Lava vs snnTorch": [agreement(lava_result.windows[k], original[k]) for k in range(layers)],
+        "imported = Lava vs float reference": [agreement(lava_result.windows[k], ref_spikes[k]) for k in range(layers)],
     }
     for name, value in acc.items():
         print(f"   {name:55s} {100 * value:6.2f}%")
@@ -224,7 +224,7 @@ def main(argv=None) -> int:
     export_checkpoint(ExportConfig(model=tuned_dir / "model.pt", out=tuned_path))
     tuned = backends.run("lava", read_net(tuned_path), x_test, RunOptions(record_spikes=True))
     print(f"   test {100 * metrics['test_accuracy']:.2f}% (PyTorch), Lava {100 * float((tuned.predictions == y_test).mean()):.2f}%; "
-          + agreement_line("spikes vs the import (Lava)", [agreement(tuned.windows[k], lava.windows[k])
+          + agreement_line("spikes vs the import (Lava)", [agreement(tuned.windows[k], lava_result.windows[k])
                                                           for k in range(layers)]).strip())
 
     print(f"== 7. the other way: spikeship's own dense network (MSG + TWO, {args.own_epochs} epochs) -> export --nir "

@@ -120,7 +120,10 @@ def import_nir(cfg: ImportConfig) -> ImportResult:
     from .train.nir_import import build_model, map_to_loihi, model_card, save_imported, two_weights_for
 
     graph = read_graph(cfg.nir)
-    meta = graph_metadata(graph)
+    try:
+        meta = graph_metadata(graph)
+    except SpikeshipError as e:
+        raise SpikeshipError(f"{cfg.nir}: {e}") from None
     dt, dt_from = (cfg.dt, "--dt") if cfg.dt is not None else (meta.dt, "graph metadata")
     if dt is None:
         raise SpikeshipError(f"{cfg.nir}: the graph's metadata has no dt; give --dt SECONDS (snnTorch writes its "

@@ -493,7 +493,7 @@ def fold_recurrence(nodes: dict, edges: list[tuple[str, str]]) -> tuple[dict, li
                  and isinstance(nodes.get(b), (nir.Affine, nir.Linear))]:
         if [e for e in edges if w in e] != [e for e in edges if e in ((n, w), (w, n))]:
             continue  # the weight node has other connections: not a recurrent layer's own weights
-        size = np.asarray([int(np.prod(np.asarray(nodes[w].weight).shape[:1]))])
+        size = np.asarray([np.asarray(nodes[w].weight).shape[0]])
         nodes[n] = nir.NIRGraph(nodes={"input": nir.Input(input_type=size), n: nodes[n], w: nodes[w],
                                        "output": nir.Output(output_type=size)},
                                 edges=[("input", n), (n, w), (w, n), (n, "output")], type_check=False,

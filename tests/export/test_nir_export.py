@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from nets import random_model, random_spikes, set_integer_weights, two_for
+from nets import random_spikes, set_integer_weights, two_for
 from spikeship import backends
 from spikeship.backends import RunOptions
 from spikeship.cli import main

@@ -115,6 +115,8 @@ CASES = {
     "branch": (lambda: _branching(), r"node '1' \(Linear\): branches to '2', '3'; spikeship imports a chain"),
     "cycle": (lambda: _cycle(), r"node '1' \(Linear\): is reached twice: a cycle outside a recurrent layer"),
     "two inputs": (lambda: _two_inputs(), r"the graph has 2 Input nodes; spikeship imports a chain"),
+    "metadata": (lambda: chain(*_dense_head(), metadata={"class_names": "not a JSON list"}),
+                 r"graph metadata: unreadable value"),
 }
 
 

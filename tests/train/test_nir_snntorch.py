@@ -5,7 +5,6 @@ reference."""
 
 from __future__ import annotations
 
-import nir
 import numpy as np
 import pytest
 import snntorch as snn  # the dev extra installs it (a test dependency, not a runtime one)
