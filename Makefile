@@ -8,6 +8,10 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.spikeship-installed
 DEMO_OUT ?= demo-out
 PYTEST_ARGS ?=
+# SPEECH=0 leaves out the optional speech extra (eSpeak NG, GPL-3.0) that event-speech needs.
+SPEECH  ?= 1
+comma   := ,
+EXTRAS  := $(if $(filter 0,$(SPEECH)),dev,dev$(comma)speech)
 
 .PHONY: demo test venv clean figures
 
@@ -21,7 +25,7 @@ $(STAMP): pyproject.toml
 	fi
 	@echo "installing spikeship and its dependencies into $(VENV) (first time: about 3 minutes)"
 	@$(PY) -m pip install -q --upgrade pip setuptools wheel 2>&1 | { grep -v "is ignored: it is neither" || true; }
-	@$(PY) -m pip install -q -e '.[dev]' 2>&1 | { grep -v "is ignored: it is neither" || true; }
+	@$(PY) -m pip install -q -e '.[$(EXTRAS)]' 2>&1 | { grep -v "is ignored: it is neither" || true; }
 	@touch $(STAMP)
 
 demo: $(STAMP)
@@ -32,6 +36,7 @@ test: $(STAMP)
 
 figures: $(STAMP)
 	$(PY) bench/plot_event_digits.py --out docs/event-digits.png
+	$(PY) bench/plot_event_speech.py --out docs/event-speech.png
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

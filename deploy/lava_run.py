@@ -7,8 +7,10 @@ every ``T`` steps, offsets from :mod:`spikeship.sim.layout`) -> a Lava ``Dense``
 A recurrent layer's recurrent synapse buffer is zeroed between samples (the run pauses at each of
 :func:`spikeship.sim.layout.recurrent_clear_steps`), which netx's reset does not do.
 Inputs, spikes and readouts pass through memory-mapped ``.npy`` files in a temporary folder, not Lava
-Vars (``Var.get``/``set`` cost about 27 us per element). The network is always stopped, also on errors
-and Ctrl-C, and no Lava process outlives it.
+Vars (``Var.get``/``set`` cost about 27 us per element). The network is always stopped, also on errors,
+Ctrl-C and SIGTERM (``Terminated``), and no Lava process outlives it: if this process is killed outright
+(SIGKILL), each of Lava's processes notices by itself, removes this run's shared memory and temporary
+folder, and exits (:mod:`.lifecycle`).
 
 ``--workers K`` shards the samples over K processes (fork, non-daemonic: Lava forks its own processes),
 each with its own network; results are merged in sample order.
@@ -30,10 +32,11 @@ from typing import Callable
 import numpy as np
 
 from ..backends import RunOptions, RunResult, check_inputs
-from ..errors import SpikeshipError
+from ..errors import SpikeshipError, Terminated
 from ..export.netx import write_net_file
 from ..network import Network
 from ..sim import layout
+from . import lifecycle
 from .lava_compat import import_lava
 
 import_lava()  # before anything else touches multiprocessing (Lava sets the start method at import)
@@ -114,7 +117,7 @@ def run_lava(net: Network, inputs, *, record_spikes: bool = False, chunk_samples
                              results_path=str(folder / "readout.npy"), offset=layout.SYNAPSE_DELAY)
             dense.a_out.connect(two.a_in)
             cfg = Loihi2SimCfg(select_tag="fixed_pt")
-            _start_runtime(network, cfg)
+            _start_runtime(network, cfg, folder)
             clear: dict[int, list] = {}  # steps completed -> recurrent synapses to zero then
             for k, layer in enumerate(net.layers):
                 if layer.recurrent_weight is not None:
@@ -156,23 +159,29 @@ def run_lava(net: Network, inputs, *, record_spikes: bool = False, chunk_samples
                      readout=readout, readout_steps=None, simulated_steps=total, wall_s=time.perf_counter() - t0)
 
 
-def _start_runtime(network, cfg) -> None:
-    """Compile and start Lava's processes with SIGINT ignored, so they inherit that: on Ctrl-C only this
-    process gets KeyboardInterrupt and stops them (instead of each printing its own traceback)."""
-    if threading.current_thread() is not threading.main_thread():
+def _start_runtime(network, cfg, folder: Path) -> None:
+    """Compile and start Lava's processes so that they end with this process (:class:`.lifecycle.ChildGuard`:
+    they ignore Ctrl-C, so that only this process gets KeyboardInterrupt and stops them instead of each
+    printing its own traceback; SIGTERM ends them; if this process dies, even by SIGKILL, they remove this
+    run's shared memory and ``folder`` and exit). Ctrl-C and SIGTERM are blocked meanwhile, so that the
+    threads Lava starts here never take them: they reach this process's main thread at once (one that
+    arrives while Lava starts is delivered right after). Then records the run's segment names in ``folder``."""
+    with lifecycle.signals_blocked(), lifecycle.ChildGuard(folder, lambda: _segment_names(network)):
         network.create_runtime(run_cfg=cfg)
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        network.create_runtime(run_cfg=cfg)
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    lifecycle.record_segments(folder, _segment_names(network))
 
 
 def _actors(network) -> list:
     runtime = getattr(network, "_runtime", None)
     infrastructure = getattr(runtime, "_messaging_infrastructure", None)
     return list(getattr(infrastructure, "actors", []) or [])
+
+
+def _segment_names(network) -> list[str]:
+    """The shared-memory segments (``/dev/shm`` names) Lava created for this network's channels."""
+    runtime = getattr(network, "_runtime", None)
+    smm = getattr(getattr(runtime, "_messaging_infrastructure", None), "smm", None)
+    return [h.name for h in list(getattr(smm, "_shared_memory_handles", None) or [])]
 
 
 def _actor_errors(network) -> str:
@@ -194,21 +203,39 @@ def _alive(actor) -> bool:
         return False
 
 
+def _killed(pid: int) -> bool:
+    """Whether child ``pid`` ended by a signal (a SIGTERM sent to the whole process group, as ``timeout``
+    does; the OOM killer). Looks without reaping it (``WNOWAIT``), so that Lava's own ``join`` still can."""
+    try:
+        info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:  # already reaped: joined by Lava's stop()
+        return False
+    return info is not None and info.si_code in (os.CLD_KILLED, os.CLD_DUMPED)
+
+
 def _stop(network, timeout_s: float = 30.0) -> None:
     """Stop the network and make sure none of Lava's processes outlives it.
 
     ``Runtime.stop()`` sends STOP to every process and waits for each answer; after a process died (an
-    exception in a model) it would wait forever (also from every process object's ``__del__``). So: a
-    normal ``stop()`` only while all processes live (bounded by a timeout), then any survivor is terminated,
-    the shared memory is released, and the runtime is detached from the process objects."""
+    exception in a model, or a SIGTERM sent to the whole process group, as ``timeout`` does) it would wait
+    forever (also from every process object's ``__del__``), and before the first ``run`` (interrupted while
+    starting) it would wait on processes that never got a command. So: a normal ``stop()`` only on a started
+    network whose processes all live (given up after a timeout, or as soon as one of them is killed by a
+    signal meanwhile), then any survivor is terminated, the shared
+    memory is released (also the segments of a manager process that died before it could unlink them),
+    and the runtime is detached from the process objects."""
     runtime = getattr(network, "_runtime", None)
     try:
         if runtime is not None:
+            segments = _segment_names(network)  # smm.shutdown() forgets them
             actors = _actors(network)
-            if actors and all(_alive(a) for a in actors):
+            if actors and getattr(runtime, "_is_started", False) and all(_alive(a) for a in actors):
+                pids = [a.pid for a in actors]
                 stopper = threading.Thread(target=network.stop, daemon=True)
                 stopper.start()
-                stopper.join(timeout_s)
+                deadline = time.monotonic() + timeout_s
+                while stopper.is_alive() and time.monotonic() < deadline and not any(map(_killed, pids)):
+                    stopper.join(0.1)
             for actor in _actors(network):
                 # mp.Process.join: Lava's SystemProcess.join() takes no timeout
                 if _alive(actor):
@@ -224,6 +251,7 @@ def _stop(network, timeout_s: float = 30.0) -> None:
                     smm.shutdown()
                 except Exception:  # noqa: BLE001 - already shut down by a clean stop()
                     pass
+            lifecycle.remove_segments(segments)  # none left after a clean stop()
             runtime._is_started = False
             executable = getattr(runtime, "_executable", None)
             for proc in list(getattr(executable, "process_list", []) or []):
@@ -236,22 +264,26 @@ def _stop(network, timeout_s: float = 30.0) -> None:
             pass
 
 
-class _Terminated(Exception):
-    pass
+def _raise_terminated(signum, frame):  # noqa: ARG001 - a signal handler's signature
+    """In a worker: SIGTERM (from the parent, or from its own watcher when the parent died) ->
+    :class:`Terminated`, once (a second one must not cut the network's stop short)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated()
 
 
-def _raise_terminated(signum, frame):  # noqa: ARG001
-    raise _Terminated()
-
-
-def _worker(index: int, net: Network, inputs: np.ndarray, kwargs: dict, out: "mp.Queue") -> None:
+def _worker(index: int, parent_pid: int, net: Network, inputs: np.ndarray, kwargs: dict, out: "mp.Queue") -> None:
     signal.signal(signal.SIGTERM, _raise_terminated)  # so `finally` stops this worker's Lava network
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and terminates us
     message = None
     try:
+        # the parent killed outright: this worker stops as on SIGTERM (sent to its own main thread, which
+        # is the one whose handler runs)
+        main = threading.get_ident()
+        lifecycle.watch_parent(parent_pid, lambda: signal.pthread_kill(main, signal.SIGTERM))
         result = run_lava(net, inputs, progress=lambda k: out.put(("progress", index, k)), **kwargs)
         message = ("result", index, result)
-    except _Terminated:
+    except Terminated:
+        out.cancel_join_thread()  # exit now, even if nobody reads what is still queued
         return
     except BaseException as e:  # noqa: BLE001 - reported to the parent, which raises it
         message = ("error", index, f"{type(e).__name__}: {e}")
@@ -272,7 +304,7 @@ def run_lava_sharded(net: Network, inputs, *, workers: int = 1, record_spikes: b
     bounds = np.linspace(0, x.shape[0], workers + 1).astype(int)
     ctx = mp.get_context("fork")
     out = ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(i, net, x[bounds[i]:bounds[i + 1]], kwargs, out),
+    procs = [ctx.Process(target=_worker, args=(i, os.getpid(), net, x[bounds[i]:bounds[i + 1]], kwargs, out),
                          daemon=False) for i in range(workers)]
     results: dict[int, RunResult] = {}
     try:

@@ -9,7 +9,8 @@ Each subcommand is a stage module with two functions:
 run, so ``spikeship --help`` stays fast.
 
 Errors: SpikeshipError -> "spikeship: <message>" on stderr (one line), exit 2;
-Ctrl-C -> exit 130.
+Ctrl-C -> exit 130; SIGTERM -> the same clean path as Ctrl-C (``Terminated`` raised in the main thread),
+"spikeship: terminated", exit 143.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ import argparse
 import contextlib
 import io
 import importlib
+import signal
 import sys
+import threading
 from dataclasses import dataclass
 
 from spikeship import __version__
 from spikeship.distributed import world
-from spikeship.errors import SpikeshipError
+from spikeship.errors import SpikeshipError, Terminated
 
 
 @dataclass(frozen=True)
@@ -90,8 +93,17 @@ def _command_in(argv: list[str]) -> str | None:
     return None
 
 
+def _terminate(signum, frame) -> None:  # noqa: ARG001 - a signal handler's signature
+    """SIGTERM -> :class:`Terminated` in the main thread. Once only: a second SIGTERM while the first one's
+    cleanup runs (stopping Lava, unlocking a run folder) is ignored, so it cannot cut that cleanup short."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
         parser = build_parser(_command_in(argv))
         args = parser.parse_args(argv)
@@ -108,6 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("spikeship: interrupted", file=sys.stderr)
         return 130
+    except Terminated as err:
+        print("spikeship: terminated", file=sys.stderr)
+        return err.exit_code
+    finally:
+        if in_main_thread and previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import SpikeshipError
-from .files import write_json
+from .files import output_folder, write_json
 
 DATASET = "event-digits"
 
@@ -83,7 +83,7 @@ def run_demo(cfg: DemoConfig) -> dict:
 
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    output_folder(out, "the demo")
     wall0 = time.perf_counter()
     log: dict = {}
     s: dict = {"dataset": DATASET, "arch": cfg.arch, "time_steps": cfg.time_steps, "epochs": cfg.epochs}
@@ -110,7 +110,7 @@ def run_demo(cfg: DemoConfig) -> dict:
                            progress=sys.stderr.isatty())
         print(f"   MSG mask probability {tcfg.mask_probability}, {tcfg.surrogate} surrogate, TWO beta {tcfg.beta}, "
               f"AdamW lr {tcfg.lr}, batch {tcfg.batch_size}, seed {tcfg.seed}", flush=True)
-        metrics = train(tcfg, data=(train_set, test_set))
+        metrics = train(tcfg, data=(train_set, test_set), replace=True)  # the demo owns its folder
         if not tcfg.progress:
             for row in _history(run_dir):
                 print(f"   epoch {row['epoch']}: loss {float(row['loss']):.4f}, "

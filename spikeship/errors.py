@@ -5,3 +5,12 @@ class SpikeshipError(Exception):
     """Bad input from the user: missing or malformed data, corrupt files, a network that does not fit."""
 
     exit_code = 2
+
+
+class Terminated(BaseException):
+    """SIGTERM (what ``timeout``, SLURM, ``docker stop`` and CI cancellation send), raised in the main thread
+    so that every ``finally`` runs as it does on Ctrl-C: Lava networks stop, run folders are unlocked.
+    A BaseException, like KeyboardInterrupt, so that no ``except Exception`` swallows it. The CLI prints
+    "spikeship: terminated" and exits 128 + 15."""
+
+    exit_code = 143

@@ -1,7 +1,8 @@
 """`spikeship train`: flags -> TrainConfig -> train(). No logic beyond turning flags into a config.
 
 Flags left out take the TrainConfig defaults; with ``--resume`` they take the values stored in
-DIR/model.pt instead, and a flag given with a different value is an error (a resumed run is the same run).
+DIR/model.pt instead, and a flag given with a different value is an error (a resumed run is the same run),
+except ``--epochs``, which may extend it, and ``--device``.
 """
 
 from __future__ import annotations
@@ -44,7 +45,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="start from a checkpoint's network, weights and TWO weights (e.g. one `spikeship import` "
                             "wrote) and fine-tune it; data set, folder and T default to the checkpoint's")
     opt = parser.add_argument_group("training")
-    opt.add_argument("--epochs", type=int, default=None, help=f"default {d['epochs']}")
+    opt.add_argument("--epochs", type=int, default=None,
+                     help=f"default {d['epochs']}; with --resume: the run's new total, at least the epochs done "
+                          f"(the remaining epochs then take the learning rates of a cosine schedule planned "
+                          f"for the new total: a finished 10-epoch run extended to 20 trains epochs 11-20 at "
+                          f"lr/2 down to nearly 0)")
     opt.add_argument("--batch-size", type=int, default=None, help=f"default {d['batch_size']}")
     opt.add_argument("--lr", type=float, default=None, help=f"AdamW learning rate, cosine schedule (default {d['lr']})")
     opt.add_argument("--method", choices=METHODS, default=None,
@@ -62,8 +67,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run = parser.add_argument_group("output")
     run.add_argument("--out", default=None, metavar="DIR",
                      help=f"run folder: model.pt, metrics.json, history.csv, curves.png, two_weights.png "
-                          f"(default {d['out']})")
-    run.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+                          f"(default {d['out']}); one training process at a time (DIR/.lock), and a folder "
+                          f"that already holds a run is refused without --resume")
+    run.add_argument("--resume", action="store_true",
+                     help="continue the run in --out from its last checkpoint (the folder may have been moved "
+                          "or copied); with --epochs N, extend it to N epochs")
     run.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
 
 
@@ -95,7 +103,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     stored = dict(load_checkpoint(out / "model.pt").config) if (out / "model.pt").is_file() else None
     if stored is None:
         raise SpikeshipError(f"--resume: no checkpoint to resume at {out / 'model.pt'}")
-    return TrainConfig.from_dict({**stored, **given, "resume": True, "progress": progress})
+    # the run is the one in this folder, whatever folder its checkpoint was written from
+    return TrainConfig.from_dict({**stored, **given, "out": str(out), "resume": True, "progress": progress})
 
 
 def run(args: argparse.Namespace) -> int:

@@ -62,6 +62,18 @@ def _open_event_digits(cfg) -> Opened:
     return Opened(source, np.arange(len(indices)), indices, event_digits.SENSOR_SIZE, event_digits.CLASS_NAMES)
 
 
+def _open_event_speech(cfg) -> Opened:
+    from . import event_speech
+
+    if cfg.downsample != 1:
+        raise SpikeshipError("event-speech has 64 cochlea channels; sensor downsampling is for the tonic sets")
+    config = event_speech.DEFAULT_CONFIG
+    indices = subset_indices(event_speech.split_size(cfg.split, config), cfg.max_samples)
+    # seed 0: the set itself (its speakers) is fixed; augmentation draws per (epoch, sample)
+    source = event_speech.EventSpeech(cfg.split, 0, cfg.augment, cfg.epoch, subset=indices, config=config)
+    return Opened(source, np.arange(len(indices)), indices, tuple(source.sensor_size), event_speech.CLASS_NAMES)
+
+
 def _tonic_opener(name: str) -> Callable[[object], Opened]:
     def open_split(cfg) -> Opened:
         from .tonic_sets import class_names, open_tonic_set
@@ -76,11 +88,16 @@ def _tonic_opener(name: str) -> Callable[[object], Opened]:
 
 
 def _entries() -> dict[str, DatasetEntry]:
-    from .event_digits import DURATION_US
+    from . import event_digits, event_speech
     from .tonic_sets import TONIC_SETS
 
     entries = [DatasetEntry("event-digits", "built in: sklearn's 1,797 digits seen by a simulated DVS (2x34x34)",
-                            _open_event_digits, duration_us=DURATION_US, own_augmentation=True, built_in=True)]
+                            _open_event_digits, duration_us=event_digits.DURATION_US, own_augmentation=True,
+                            built_in=True),
+               DatasetEntry("event-speech", "built in: spoken digits zero-nine in English and German by synthetic "
+                            "speakers (eSpeak NG, the speech extra), 64 cochlea channels (64x1x1), 1 s",
+                            _open_event_speech, duration_us=event_speech.DURATION_US, own_augmentation=True,
+                            built_in=True)]
     entries += [DatasetEntry(name, f"tonic {spec.tonic_class} from --data-dir ({spec.layout})", _tonic_opener(name))
                 for name, spec in TONIC_SETS.items()]
     return {e.name: e for e in entries}

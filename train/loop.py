@@ -3,9 +3,12 @@
     metrics = train(TrainConfig(arch="dense", epochs=8, out="runs/demo"))
 
 Writes DIR/model.pt (checkpoint, atomically, after every epoch), DIR/metrics.json, DIR/history.csv,
-DIR/curves.png and DIR/two_weights.png. ``resume=True`` continues from DIR/model.pt with the stored
-optimizer, scheduler, RNG and TWO state, so an interrupted run ends exactly where an uninterrupted one
-would (CPU; data order comes from a generator seeded by (seed, epoch)).
+DIR/curves.png and DIR/two_weights.png, holding DIR/.lock meanwhile (one training process per folder,
+train/runlock.py); a folder that already holds a run is refused unless resumed. ``resume=True`` continues
+the run in DIR (identified by its checkpoint, not by how DIR is spelled) with the stored optimizer,
+scheduler, RNG and TWO state, so an interrupted run ends exactly where an uninterrupted one would (CPU;
+data order comes from a generator seeded by (seed, epoch)). A resumed run may be given more epochs than it
+was started with: see :func:`replan_schedule` for what the learning rate then does.
 
 Loss: cross-entropy on the TWO-decoded output y = (1/T) sum_t a_t o_t (as the authors do: the loss sees
 the weighted output, so a_t scales each step's gradient), with a_t as the chip applies them
@@ -18,6 +21,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -32,11 +36,19 @@ from .model import ModelSpec, NeuronSpec, SpikeNet, conv_spec, decode_integer, d
     read_model_config, recurrent_spec, spec_from_toml
 from .msg import SURROGATES, SurrogateConfig
 from .outputs import plot_curves, plot_two_weights, write_history, write_metrics
+from .runlock import run_lock
 
 METHODS = ("msg", "sg")
 DEVICES = ("cpu", "cuda")
-#: fields that may differ between a run and its resumption
-_RESUME_FREE = ("resume", "device", "progress")
+#: fields that may differ between a run and its resumption: the run folder is found by ``out`` and identified
+#: by the checkpoint in it, however its path is spelled; ``epochs`` may grow (never below those done)
+_RESUME_FREE = ("resume", "device", "progress", "out", "epochs")
+#: fields naming files: compared as the files they name, stored as absolute paths
+_PATH_FIELDS = ("data_dir", "model_config", "init")
+#: a folder holding any of these holds a training run
+RUN_FILES = ("model.pt", "metrics.json", "history.csv")
+#: everything a run writes into its folder
+RUN_OUTPUTS = RUN_FILES + ("curves.png", "two_weights.png")
 
 
 @dataclass(frozen=True)
@@ -232,26 +244,73 @@ def _load_data(config: TrainConfig, split: str, epoch: int = 0):
                         downsample=config.sensor_downsample)
 
 
-def _check_resumable(stored: dict, config: TrainConfig) -> None:
+def _same_setting(name: str, stored, given) -> bool:
+    if name in _PATH_FIELDS and stored is not None and given is not None:
+        return Path(stored).resolve() == Path(given).resolve()
+    return stored == given
+
+
+def _check_resumable(stored: dict, config: TrainConfig, done: int, ckpt_path: Path) -> None:
     stored_cfg = TrainConfig.from_dict({**stored, "progress": config.progress})
     diffs = [f"{f.name} (stored {getattr(stored_cfg, f.name)!r}, given {getattr(config, f.name)!r})"
              for f in fields(TrainConfig)
-             if f.name not in _RESUME_FREE and getattr(stored_cfg, f.name) != getattr(config, f.name)]
+             if f.name not in _RESUME_FREE and not _same_setting(f.name, getattr(stored_cfg, f.name),
+                                                                 getattr(config, f.name))]
     if diffs:
         raise SpikeshipError("--resume continues the stored run unchanged; these settings differ: " + "; ".join(diffs))
+    if config.epochs < done:
+        raise SpikeshipError(f"--resume --epochs {config.epochs}: {ckpt_path} has trained {done} epochs already; "
+                             f"give --epochs {done} or more")
 
 
-def train(config: TrainConfig, *, stop_after: int | None = None, data=None) -> dict:
+def _stored_config(config: TrainConfig) -> dict:
+    """The config as the checkpoint keeps it: file paths absolute, so the run resumes from any directory."""
+    d = config.to_dict()
+    for name in _PATH_FIELDS:
+        if d[name] is not None:
+            d[name] = os.path.abspath(d[name])
+    return d
+
+
+def replan_schedule(optimizer, scheduler, lr: float, total: int, done: int) -> None:
+    """Re-plan the cosine learning-rate schedule of a resumed run to ``total`` epochs, from epoch ``done``.
+
+    The schedule is replayed from the start on a stand-in optimizer, so each remaining epoch's learning rate
+    is, bit for bit, the one a run planned for ``total`` epochs from the start uses at that epoch; the epochs
+    already done keep the rates they had. So a run of 10 epochs extended to 20 trains epochs 11-20 at the
+    second half of a 20-epoch cosine (from lr/2 down to nearly 0), after the first 10 fell from lr to nearly
+    0: its learning rate jumps back up once, and its weights differ from one uninterrupted 20-epoch run's."""
+    stand_in = torch.optim.AdamW([torch.zeros(1, requires_grad=True)], lr=lr)
+    replay = torch.optim.lr_scheduler.CosineAnnealingLR(stand_in, T_max=total)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "lr_scheduler.step() before optimizer.step()": nothing is optimized here
+        for _ in range(done):
+            replay.step()
+    scheduler.load_state_dict(replay.state_dict())
+    for group in optimizer.param_groups:
+        group["lr"] = stand_in.param_groups[0]["lr"]
+
+
+def train(config: TrainConfig, *, stop_after: int | None = None, data=None, replace: bool = False) -> dict:
     """Train (or resume) the run that ``config`` describes; returns the metrics written to metrics.json.
 
+    The run folder is locked for the whole run (a folder in use by another process is refused), and a
+    folder that already holds a run (any of ``RUN_FILES``) is refused before any work unless resumed.
     ``stop_after``: stop after that many completed epochs (simulates an interruption; tests use it).
     ``data``: (train, test) data sets already loaded for this config (objects with ``spikes`` uint8
     (N, C, H, W, T), ``labels``, ``input_shape``, ``num_classes``, ``class_names``), e.g. shared by the
     runs of a benchmark; not with ``augment``.
+    ``replace``: start a new run even if the folder holds one, removing that run's files first (the demo
+    re-runs into its own folder).
     """
     device = prepare_device(config.device)
     if config.model_config is not None:
         read_model_config(config.model_config)  # a bad config fails before the data is loaded
+    with run_lock(config.out):
+        return _train_locked(config, device, stop_after=stop_after, data=data, replace=replace)
+
+
+def _train_locked(config: TrainConfig, device: torch.device, *, stop_after, data, replace: bool) -> dict:
     out = Path(config.out)
     ckpt_path = out / "model.pt"
     resumed = None
@@ -261,7 +320,12 @@ def train(config: TrainConfig, *, stop_after: int | None = None, data=None) -> d
         resumed = load_checkpoint(ckpt_path)
         if resumed.optimizer_state is None or resumed.scheduler_state is None or not resumed.rng_state:
             raise SpikeshipError(f"--resume: {ckpt_path} holds a model but no training state to resume from")
-        _check_resumable(resumed.config, config)
+        _check_resumable(resumed.config, config, resumed.epoch, ckpt_path)
+    elif any((out / name).exists() for name in RUN_FILES):
+        if not replace:
+            raise SpikeshipError(f"{out} already holds a training run; use --resume to continue it or another --out")
+        for name in RUN_OUTPUTS:
+            (out / name).unlink(missing_ok=True)
 
     if data is not None:
         if config.augment:
@@ -272,10 +336,16 @@ def train(config: TrainConfig, *, stop_after: int | None = None, data=None) -> d
     else:
         train_set = _load_data(config, "train")
         test_set = _load_data(config, "test")
-    init = load_checkpoint(config.init) if config.init is not None else None
-    spec = build_spec(config, train_set.input_shape, train_set.num_classes, init)
-    if resumed is not None and resumed.spec != spec:
-        raise SpikeshipError(f"--resume: the network in {ckpt_path} differs from the one this config builds")
+    init = None
+    if resumed is not None:  # the run's network is the one in its checkpoint
+        spec = resumed.spec
+        if (tuple(spec.input_shape), spec.num_classes) != (tuple(train_set.input_shape), train_set.num_classes):
+            raise SpikeshipError(f"--resume: the network in {ckpt_path} takes input {tuple(spec.input_shape)} and "
+                                 f"{spec.num_classes} classes; the data has {tuple(train_set.input_shape)} and "
+                                 f"{train_set.num_classes}")
+    else:
+        init = load_checkpoint(config.init) if config.init is not None else None
+        spec = build_spec(config, train_set.input_shape, train_set.num_classes, init)
     two_cfg = config.two_config()
 
     torch.manual_seed(config.seed)
@@ -287,17 +357,16 @@ def train(config: TrainConfig, *, stop_after: int | None = None, data=None) -> d
     last_count = 0
     history: list[dict] = []
     start_epoch = 0
-    if init is not None and resumed is None:
+    if init is not None:
         model.load_state_dict(init.state_dict)
         if len(init.two_weights) == config.time_steps:
             a = torch.tensor(init.two_weights, dtype=torch.float64)
-    saved_config = config.to_dict()
-    if init is not None and "import" in init.config:  # what an imported network was mapped from, kept
-        saved_config["import"] = init.config["import"]
     if resumed is not None:
         model.load_state_dict(resumed.state_dict)
         optimizer.load_state_dict(resumed.optimizer_state)
         scheduler.load_state_dict(resumed.scheduler_state)
+        if config.epochs != int(resumed.config.get("epochs", config.epochs)):  # --resume --epochs N: extended
+            replan_schedule(optimizer, scheduler, config.lr, config.epochs, resumed.epoch)
         a = torch.tensor(resumed.two_weights, dtype=torch.float64)
         last_correct = torch.tensor(resumed.two_state.get("correct", [0] * config.time_steps), dtype=torch.int64)
         last_count = int(resumed.two_state.get("count", 0))
@@ -307,7 +376,10 @@ def train(config: TrainConfig, *, stop_after: int | None = None, data=None) -> d
         if device.type == "cuda" and resumed.rng_state.get("cuda") is not None:
             torch.cuda.set_rng_state(resumed.rng_state["cuda"])
 
-    out.mkdir(parents=True, exist_ok=True)
+    stored = _stored_config(config)
+    origin = init if init is not None else resumed
+    if origin is not None and "import" in origin.config:  # what an imported network was mapped from, kept
+        stored["import"] = origin.config["import"]
     train_spikes, train_labels = train_set.spikes, train_set.labels
     metrics: dict = {}
     with _deterministic(device):
@@ -335,8 +407,8 @@ def train(config: TrainConfig, *, stop_after: int | None = None, data=None) -> d
             rng = {"torch": torch.get_rng_state(),
                    "cuda": torch.cuda.get_rng_state() if device.type == "cuda" else None}
             save_checkpoint(ckpt_path, spec=spec, state_dict=model.state_dict(), two_weights=a,
-                            dataset=config.dataset, data_dir=config.data_dir, time_steps=config.time_steps,
-                            class_names=train_set.class_names, config=saved_config, metrics=metrics,
+                            dataset=config.dataset, data_dir=stored["data_dir"], time_steps=config.time_steps,
+                            class_names=train_set.class_names, config=stored, metrics=metrics,
                             epoch=epoch + 1, optimizer_state=optimizer.state_dict(),
                             scheduler_state=scheduler.state_dict(), rng_state=rng,
                             two_state={"correct": last_correct.tolist(), "count": last_count}, history=history)

@@ -56,7 +56,7 @@ def test_a_file_that_names_no_data_set_needs_one(dense_case, capsys):
     assert main(["run", str(dense_case[0]), "--samples", "2", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == ("spikeship: the .net file's model card names no data set; give --dataset NAME "
-                   "(event-digits, nmnist, dvsgesture, shd)")
+                   "(event-digits, event-speech, nmnist, dvsgesture, shd)")
 
 
 def test_the_data_set_comes_from_the_model_card(tmp_path, capsys):

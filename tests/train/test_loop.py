@@ -14,31 +14,7 @@ from spikeship.train.checkpoint import load_checkpoint
 from spikeship.train.data import FramedDataset
 from spikeship.train.loop import TrainConfig, _train_epoch, train
 from spikeship.train.model import NeuronSpec, SpikeNet, dense_spec
-
-T = 6
-
-
-def _data(n_train=48, n_test=24, classes=3, seed=0):
-    """A tiny learnable data set: class c fires mostly in its own third of an 8x8 sensor."""
-    rng = np.random.default_rng(seed)
-
-    def make(n):
-        labels = np.arange(n) % classes
-        spikes = (rng.random((n, 2, 8, 8, T)) < 0.05).astype(np.uint8)
-        for i, c in enumerate(labels):
-            spikes[i, :, :, c * 2:c * 2 + 3, :] |= (rng.random((2, 8, 3, T)) < 0.5).astype(np.uint8)
-        return spikes, labels
-
-    names = tuple(str(c) for c in range(classes))
-    tr, te = make(n_train), make(n_test)
-    return (FramedDataset("toy", "train", tr[0], tr[1], (8, 8, 2), names, 1000, np.arange(n_train)),
-            FramedDataset("toy", "test", te[0], te[1], (8, 8, 2), names, 1000, np.arange(n_test)))
-
-
-def _cfg(tmp_path, **kw):
-    base = dict(dataset="event-digits", time_steps=T, epochs=3, batch_size=16, lr=0.01, method="msg",
-                decode="two", seed=3, out=str(tmp_path / "run"), progress=False)
-    return TrainConfig(**{**base, **kw})
+from toy_training import T, _cfg, _data
 
 
 def test_train_writes_every_output(tmp_path):
@@ -176,8 +152,14 @@ def test_cli_trains_event_digits_and_resumes(tmp_path, capsys):
     assert load_checkpoint(tmp_path / "run" / "model.pt").dataset == "event-digits"
     # --resume takes the stored settings; flags left out are not compared
     assert cli_main(["train", "--quiet", "--resume", "--out", out]) == 0
-    code = cli_main(["train", "--quiet", "--resume", "--out", out, "--epochs", "5"])
-    assert code == 2 and "epochs (stored 1, given 5)" in capsys.readouterr().err
+    # --epochs may extend a finished run, never shorten it below the epochs done
+    assert cli_main(["train", "--quiet", "--resume", "--out", out, "--epochs", "2"]) == 0
+    assert load_checkpoint(tmp_path / "run" / "model.pt").epoch == 2
+    capsys.readouterr()
+    code = cli_main(["train", "--quiet", "--resume", "--out", out, "--epochs", "1"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err == (f"spikeship: --resume --epochs 1: {out}/model.pt has trained 2 epochs already; "
+                                 f"give --epochs 2 or more")
 
 
 def test_network_from_toml_config(tmp_path):
