@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -139,6 +140,8 @@ def main(argv=None) -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    for run in ("tuned", "own"):  # this script's own training runs: a second run of it starts them afresh
+        shutil.rmtree(out / run, ignore_errors=True)
     started = time.perf_counter()
     summary: dict = {"versions": {"snntorch": snntorch.__version__, "nir": nir.version, "torch": torch.__version__}}
     train_set = load_dataset("event-digits", None, T, "train")
