@@ -108,7 +108,7 @@ CASES = {
                                r"node '3' \(Linear\): recurrent weight \(8, 6\) for 8 neurons"),
     "recurrent bias": (lambda: chain(flatten(DIGITS), linear(8, N_IN), recurrent(8, bias=np.full(8, 0.1))),
                        r"node '2/w_rec' \(Affine\): non-zero bias"),
-    "recurrent after conv": (lambda: chain(conv(4, 2, 3), recurrent(4 * 32 * 32)),
+    "recurrent after conv": (lambda: chain(conv(4, 2, 3), recurrent(8)),  # refused before any size check
                              r"node '1' \(NIRGraph\): a recurrent layer takes its input through a dense synapse"),
     "recurrent neuron": (lambda: chain(flatten(DIGITS), linear(8, N_IN), recurrent(8, neuron=cuba(8, v_leak=np.ones(8)))),
                          r"node '2/lif' \(CubaLIF\): non-zero leak potential"),
