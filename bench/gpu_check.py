@@ -3,7 +3,8 @@
     .venv/bin/python bench/gpu_check.py prepare OUT          # here: networks, inputs, CPU results -> OUT/
     python bench/gpu_check.py check OUT [--device cuda]      # there: run them on the GPU, compare, time
 
-``prepare`` builds the tests' dense and conv networks (a conv with padding and pooling, a stride-2 conv), the
+``prepare`` builds the tests' dense, conv, recurrent, dense-recurrent-dense and conv-recurrent networks, a conv
+network with padding and pooling, the
 current-range edge cases of tests/spikeship/test_24bit_state.py, the benchmark's conv network and its 128x128
 network, runs each with the ``cpu`` engine, and pickles per case the :class:`~spikeship.network.Network`, the
 inputs and the results (gzip): spike counts, TWO readout inputs and accumulators, and a SHA-256 of every layer's
@@ -40,7 +41,7 @@ def _cases(folder: Path) -> dict:
     from spikeship.export.quantize import quantize_model
 
     cases = {}
-    for name in ("dense", "conv"):
+    for name in ("dense", "conv", "recurrent", "mixed", "conv_recurrent"):
         path, _, inputs, _, _ = testnets.make_case(name, folder, samples=40)
         cases[name] = (read_net(path), inputs)
     strided = (("conv", 6, 3, 1), ("pool", 2), ("conv", 8, 3, 0), ("dense", 24))
@@ -98,7 +99,7 @@ def check(folder: Path, device: str) -> int:
             best = min(best, time.perf_counter() - start)
         failures += not same
         print(f"{ref['name']}: {'identical' if same else 'DIFFERENT'} ({len(x)} samples, every spike window, "
-              f"count and TWO accumulator); {len(x) / best:,.0f} samples/s on {device} "
+              f"count and TWO accumulator); {len(x) / best:,.1f} samples/s on {device} "
               f"(cpu engine where prepared: {ref['cpu_samples_per_s']:,.0f})")
     print("all identical" if not failures else f"{failures} case(s) differ")
     return 1 if failures else 0

@@ -127,12 +127,15 @@ def _emulate(net: Network, x: np.ndarray, run, record_spikes: bool, batch_size: 
             if progress is not None:
                 progress(done)
     else:
-        with ThreadPoolExecutor(max_workers=min(threads, len(bounds)), thread_name_prefix="emulator",
-                                initializer=torch_one_thread) as pool:
+        pool = ThreadPoolExecutor(max_workers=min(threads, len(bounds)), thread_name_prefix="emulator",
+                                  initializer=torch_one_thread)
+        try:
             for future in as_completed([pool.submit(work, lo, hi) for lo, hi in bounds]):
                 done = future.result()
                 if progress is not None:
                     progress(done)
+        finally:  # on an error or Ctrl-C the chunks not started are dropped; the threads end either way
+            pool.shutdown(wait=True, cancel_futures=True)
     readout = (readout_steps * np.asarray(net.two_weights, dtype=np.int64).reshape(1, 1, -1)).sum(-1)
     return RunResult(backend="emulator", windows=None if windows is None else tuple(windows), counts=counts,
                      readout=readout, readout_steps=readout_steps, simulated_steps=n * L * T,

@@ -4,7 +4,7 @@ An engine runs a chunk of samples through the network one layer at a time (the n
 layer k's whole window can be computed once layer k - 1's is known: step ``j`` of layer k's window integrates
 step ``j`` of layer k - 1's, see :mod:`spikeship.sim.layout`). Its methods: ``feed(x)`` (the chunk's input
 spikes), ``layer(k, src) -> (spikes, counts)``, ``window(k, spikes)`` (the recorded window, canonical layout),
-``readout(spikes)``, and one method per operation of :data:`OPS` that builds a layer's synapse. Engines hold
+``readout(spikes, steps)``, and one method per operation of :data:`OPS` that builds a layer's synapse. Engines hold
 no per-run state, so the emulator may run several chunks at once in threads (``threaded``).
 
 * ``cpu`` (the CPU default): per layer and per step the cheaper of two exact methods (:class:`CpuEngine`):
@@ -42,12 +42,6 @@ from . import kernels
 #: layer kind -> the integer operation its (input) synapse computes; every engine implements every operation.
 #: A recurrent synapse is always ``dense`` (from the layer's own neurons), whatever the kind.
 OPS = {"dense": "dense", "recurrent": "dense", "conv": "conv", "pool": "conv"}
-
-#: a step's input is scattered when (active inputs x fan-out) x this < rows x (dense multiply-accumulates per
-#: row): the cost of one event-driven weight addition in dense multiply-accumulates, calibrated with
-#: bench/bench_emulator.py --crossover (about 5-10 on the machines measured; see docs/BENCHMARKS.md)
-SCATTER_COST = 8.0
-
 
 @functools.lru_cache(maxsize=None)
 def _torch_runtime():
@@ -129,8 +123,8 @@ class Synapse:
     """One layer's synapse in the CPU engine, two exact ways over a window ``s`` ``(T, B, *in)`` uint8 (maps
     channels last) into ``out`` ``(T, B, *out)``: ``scatter(s, steps, out)`` event-driven, overwriting the
     steps where ``steps`` is true; ``product(rows, out_rows)`` by a dense product over rows ``(R, *in)``,
-    overwriting ``out_rows``, or None where there is none for ``dtype``. ``scatter_s`` (seconds per input spike) and ``product_s``
-    (seconds per row) are measured once (:func:`calibrate`)."""
+    overwriting ``out_rows``, or None where there is none for ``dtype``. ``scatter_s`` (seconds per input
+    spike) and ``product_s`` (seconds per row) are measured once (:func:`calibrate`)."""
 
     key: tuple
     out_shape: tuple[int, ...]

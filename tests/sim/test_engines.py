@@ -202,3 +202,17 @@ def test_the_emulator_never_sets_torchs_process_wide_thread_count(conv_case, mon
     net = read_net(conv_case[0])
     for engine in ("cpu", "cpu-product"):
         emulate(net, conv_case[2], engine=engine, threads=2, batch_size=4)
+
+
+def test_an_interrupted_run_stops_its_threads(conv_case):
+    net = read_net(conv_case[0])
+    before = threading.active_count()
+    calls = []
+
+    def interrupt(done):
+        calls.append(done)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        emulate(net, conv_case[2], threads=2, batch_size=1, progress=interrupt)
+    assert len(calls) == 1 and threading.active_count() == before
