@@ -1,14 +1,20 @@
 """Data-parallel training with 2 real processes under torchrun (Gloo on the CPU), no mocks.
 
 One launch of tests/support/ddp_ranks.py trains the tiny runs of toy_training on every rank through the real
-``train``; the tests compare them with the same runs in one process (here, in-process)."""
+``train``; the tests compare them with the same runs in one process (here, in-process). The command line
+under torchrun (`torchrun -m spikeship train`) runs on a small SHD: a rank killed mid-run, --resume, bad
+input. Every process started here is killed at teardown (its own session, by process group)."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,6 +22,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from ddp_ranks import SG_SIZES, sg_config, two_config, two_data
+from tonic_files import write_small_shd
 from toy_training import _data
 
 from spikeship.distributed import World
@@ -168,3 +175,66 @@ def test_batch_size_must_split_evenly():
     with pytest.raises(SpikeshipError, match=r"^--batch-size 15 is the global batch, split evenly over the 2 "
                                              r"processes: give a multiple of 2 \(e.g. 14\)$"):
         parallel.check_world(15, World(rank=1, size=2))
+
+
+@pytest.fixture(scope="module")
+def shd(tmp_path_factory) -> Path:
+    return write_small_shd(tmp_path_factory.mktemp("shd"))
+
+
+def _torchrun_train(shd: Path, out: Path, *more: str, batch: int = 4) -> list[str]:
+    return [TORCHRUN, "--standalone", "--nproc_per_node", "2", "-m", "spikeship", "train", "--quiet", "--dataset",
+            "shd", "--data-dir", str(shd), "--time-steps", "8", "--batch-size", str(batch), "--out", str(out), *more]
+
+
+def _workers(launcher: subprocess.Popen) -> dict[int, int]:
+    """RANK -> PID of the launcher's worker processes."""
+    ranks = {}
+    for pid in Path(f"/proc/{launcher.pid}/task/{launcher.pid}/children").read_text().split():
+        env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        ranks[int(next(v for v in env if v.startswith(b"RANK=")).split(b"=")[1])] = int(pid)
+    return ranks
+
+
+def test_a_killed_rank_ends_the_job_leaves_the_last_checkpoint_and_resume_continues(shd, tmp_path):
+    out = tmp_path / "run"
+    launcher = subprocess.Popen(_torchrun_train(shd, out, "--epochs", "100000"), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not (out / "model.pt").exists():
+            assert launcher.poll() is None and time.monotonic() < deadline, launcher.communicate()
+            time.sleep(0.05)
+        pids = _workers(launcher)
+        holder = json.loads((out / ".lock").read_text())
+        assert (holder["host"], holder["pid"]) == (socket.gethostname(), pids[0])  # rank 0 holds the folder
+        os.kill(pids[1], signal.SIGKILL)
+        _, err = launcher.communicate(timeout=240)
+    finally:
+        if launcher.poll() is None:
+            os.killpg(launcher.pid, signal.SIGKILL)
+            launcher.communicate()
+    assert launcher.returncode == 1 and "spikeship FAILED" in err
+    assert f"Signal 9 (SIGKILL) received by PID {pids[1]}" in err
+    assert set(os.listdir(out)) <= {"model.pt", "history.csv", ".lock"}  # no half-written file
+    done = load_checkpoint(out / "model.pt").epoch
+    assert done >= 1
+
+    resumed = subprocess.run(_torchrun_train(shd, out, "--resume", "--epochs", str(done + 1)), capture_output=True,
+                             text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-4000:]
+    assert resumed.stdout.count("wrote ") == 1  # rank 0 reports
+    ckpt = load_checkpoint(out / "model.pt")
+    assert ckpt.epoch == len(ckpt.history) == done + 1 and len(ckpt.rng_state["ranks"]) == 2
+    assert json.loads((out / "metrics.json").read_text())["world_size"] == 2
+    assert not (out / ".lock").exists()
+
+
+def test_bad_input_under_torchrun_is_one_line_from_rank_0(shd, tmp_path):
+    done = subprocess.run(_torchrun_train(shd, tmp_path / "run", batch=5), capture_output=True, text=True,
+                          timeout=300)
+    lines = [line for line in done.stderr.splitlines() if line.startswith("spikeship: ")]
+    assert lines == ["spikeship: --batch-size 5 is the global batch, split evenly over the 2 processes: give a "
+                     "multiple of 2 (e.g. 4)"]
+    assert done.returncode == 1 and "spikeship FAILED" in done.stderr  # torchrun's own summary follows
+    assert not (tmp_path / "run").exists()
