@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import SpikeshipError
-from .files import write_json
+from .files import output_folder, write_json
 
 DATASET = "event-digits"
 
@@ -83,7 +83,7 @@ def run_demo(cfg: DemoConfig) -> dict:
 
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    output_folder(out, "the demo")
     wall0 = time.perf_counter()
     log: dict = {}
     s: dict = {"dataset": DATASET, "arch": cfg.arch, "time_steps": cfg.time_steps, "epochs": cfg.epochs}

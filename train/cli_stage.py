@@ -51,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--arch", choices=ARCHS, default=None, help=f"network preset (default {d['arch']})")
     model.add_argument("--config", default=None, metavar="FILE",
                        help="network from a TOML file ([[layer]] kind/features/kernel/stride/padding, [neuron])")
+    model.add_argument("--init", default=None, metavar="model.pt",
+                       help="start from a checkpoint's network, weights and TWO weights (e.g. one `spikeship import` "
+                            "wrote) and fine-tune it; data set, folder and T default to the checkpoint's")
     opt = parser.add_argument_group("training")
     opt.add_argument("--epochs", type=int, default=None,
                      help=f"default {d['epochs']}; with --resume: the run's new total, at least the epochs done "
@@ -102,6 +105,16 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     if given.get("model_config") is not None:
         given.pop("arch", None)
     progress = not getattr(args, "quiet", False)
+    if given.get("init") is not None and not args.resume:
+        from .checkpoint import load_checkpoint
+
+        init = load_checkpoint(given["init"])
+        given.pop("arch", None)
+        defaults = {"dataset": init.dataset, "time_steps": init.time_steps}
+        if given.get("dataset", init.dataset) == init.dataset:  # its folder and framing go with its data set
+            defaults.update(data_dir=init.data_dir,
+                            sensor_downsample=int(init.config.get("sensor_downsample", 1) or 1))
+        given = {**{k: v for k, v in defaults.items() if v is not None}, **given}
     if not args.resume:
         return TrainConfig(**given, progress=progress)
     from .checkpoint import load_checkpoint

@@ -47,7 +47,7 @@ DEVICES = ("cpu", "cuda")
 #: by the checkpoint in it, however its path is spelled; ``epochs`` may grow (never below those done)
 _RESUME_FREE = ("resume", "device", "progress", "out", "epochs")
 #: fields naming files: compared as the files they name, stored as absolute paths
-_PATH_FIELDS = ("data_dir", "model_config")
+_PATH_FIELDS = ("data_dir", "model_config", "init")
 #: a folder holding any of these holds a training run
 RUN_FILES = ("model.pt", "metrics.json", "history.csv")
 #: everything a run writes into its folder
@@ -57,7 +57,9 @@ RUN_OUTPUTS = RUN_FILES + ("curves.png", "two_weights.png")
 @dataclass(frozen=True)
 class TrainConfig:
     """One training run. ``method="sg"`` means mask probability 0 whatever ``mask_prob`` says;
-    ``model_config`` (a TOML file, see ``spec_from_toml``) replaces the ``arch`` preset."""
+    ``model_config`` (a TOML file, see ``spec_from_toml``) replaces the ``arch`` preset; ``init`` (a checkpoint,
+    e.g. from ``spikeship import``) replaces both: its network, weights and TWO weights are where training
+    starts."""
 
     dataset: str = "event-digits"
     data_dir: str | None = None
@@ -84,6 +86,7 @@ class TrainConfig:
     max_samples: int | None = None
     sensor_downsample: int = 1
     progress: bool = True
+    init: str | None = None
 
     def __post_init__(self) -> None:
         def bad(msg: str) -> None:
@@ -110,6 +113,8 @@ class TrainConfig:
             bad("alpha must be positive, weight decay >= 0, beta in [0, 1], warm-up >= 0")
         if self.max_samples is not None and self.max_samples < 1:
             bad(f"max samples must be at least 1, got {self.max_samples}")
+        if self.init is not None and self.model_config is not None:
+            bad("--init takes the network from its checkpoint; it does not go with --config")
 
     @property
     def mask_probability(self) -> float:
@@ -130,9 +135,16 @@ class TrainConfig:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
-def build_spec(config: TrainConfig, input_shape: tuple[int, int, int], num_classes: int) -> ModelSpec:
-    """The network for ``config`` (arch preset or TOML file); T must exceed the pipeline depth."""
-    if config.model_config is not None:
+def build_spec(config: TrainConfig, input_shape: tuple[int, int, int], num_classes: int, init=None) -> ModelSpec:
+    """The network for ``config`` (arch preset, TOML file, or the ``init`` checkpoint's); T must exceed the
+    pipeline depth."""
+    if init is not None:
+        spec = init.spec
+        if tuple(spec.input_shape) != tuple(input_shape) or spec.num_classes != num_classes:
+            raise SpikeshipError(f"--init {config.init}: its network takes {tuple(spec.input_shape)} with "
+                                 f"{spec.num_classes} classes, {config.dataset} gives {tuple(input_shape)} with "
+                                 f"{num_classes}")
+    elif config.model_config is not None:
         spec = spec_from_toml(config.model_config, input_shape, num_classes)
     else:
         try:
@@ -363,7 +375,8 @@ def _same_run(now, before, out) -> None:
 
 
 def _load_sets(config: TrainConfig, data, resumed):
-    """(train set, test set, network spec), checked against each other and a resumed checkpoint."""
+    """(train set, test set, network spec, the ``--init`` checkpoint or None), checked against each other and
+    a resumed checkpoint."""
     if data is not None:
         if config.augment:
             raise ValueError("pre-loaded data cannot be augmented per epoch")
@@ -374,17 +387,18 @@ def _load_sets(config: TrainConfig, data, resumed):
         train_set = _load_data(config, "train")
         test_set = _load_data(config, "test")
     if resumed is None:
-        return train_set, test_set, build_spec(config, train_set.input_shape, train_set.num_classes)
+        init = load_checkpoint(config.init) if config.init is not None else None
+        return train_set, test_set, build_spec(config, train_set.input_shape, train_set.num_classes, init), init
     spec = resumed.spec  # the run's network is the one in its checkpoint
     if (tuple(spec.input_shape), spec.num_classes) != (tuple(train_set.input_shape), train_set.num_classes):
         raise SpikeshipError(f"--resume: the network in {Path(config.out) / 'model.pt'} takes input "
                              f"{tuple(spec.input_shape)} and {spec.num_classes} classes; the data has "
                              f"{tuple(train_set.input_shape)} and {train_set.num_classes}")
-    return train_set, test_set, spec
+    return train_set, test_set, spec, None
 
 
 def _train_run(config: TrainConfig, device: torch.device, w: World, resumed, sets, stop_after) -> dict:
-    train_set, test_set, spec = sets
+    train_set, test_set, spec, init = sets
     out = Path(config.out)
     ckpt_path = out / "model.pt"
     two_cfg = config.two_config()
@@ -398,6 +412,10 @@ def _train_run(config: TrainConfig, device: torch.device, w: World, resumed, set
     last_count = 0
     history: list[dict] = []
     start_epoch = 0
+    if init is not None:
+        model.load_state_dict(init.state_dict)
+        if len(init.two_weights) == config.time_steps:
+            a = torch.tensor(init.two_weights, dtype=torch.float64)
     if resumed is not None:
         model.load_state_dict(resumed.state_dict)
         optimizer.load_state_dict(resumed.optimizer_state)
@@ -417,6 +435,9 @@ def _train_run(config: TrainConfig, device: torch.device, w: World, resumed, set
     net = parallel.wrap(model, device, w)
 
     stored = _stored_config(config)
+    origin = init if init is not None else resumed
+    if origin is not None and "import" in origin.config:  # what an imported network was mapped from, kept
+        stored["import"] = origin.config["import"]
     train_spikes, train_labels = train_set.spikes, train_set.labels
     metrics: dict = {}
     with _deterministic(device):
@@ -522,7 +543,8 @@ def _metrics(config: TrainConfig, spec: ModelSpec, a, history: list[dict], ev: d
     last = history[-1] if history else {}
     return {
         "dataset": config.dataset,
-        "arch": config.arch if config.model_config is None else f"config:{config.model_config}",
+        "arch": f"init:{config.init}" if config.init else
+                config.arch if config.model_config is None else f"config:{config.model_config}",
         "time_steps": config.time_steps,
         "epochs": len(history),
         "method": config.method,
