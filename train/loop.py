@@ -10,6 +10,9 @@ scheduler, RNG and TWO state, so an interrupted run ends exactly where an uninte
 data order comes from a generator seeded by (seed, epoch)). A resumed run may be given more epochs than it
 was started with: see :func:`replan_schedule` for what the learning rate then does.
 
+Under torchrun (``torchrun --nproc_per_node N -m spikeship train ...``) every process runs :func:`train`
+data-parallel: train/parallel.py says how N processes train what one would.
+
 Loss: cross-entropy on the TWO-decoded output y = (1/T) sum_t a_t o_t (as the authors do: the loss sees
 the weighted output, so a_t scales each step's gradient), with a_t as the chip applies them
 (``two.deployed_weights``: rounded to 1/64, zero during the L steps of pipeline fill), so the float decode
