@@ -8,7 +8,8 @@
 3. ``--workers 1`` vs ``2`` for Lava.
 
 The network has seeded random weights (throughput does not depend on training); the data are real
-event-digits test frames. torch runs with one thread so the emulator figure is per core. Lava times
+event-digits test frames. The emulator runs its default engine (`cpu`, all threads; bench/bench_emulator.py
+compares the engines and the arithmetic limit). Lava times
 include building, compiling and stopping the network.
 """
 

@@ -10,7 +10,7 @@ SHD is on this machine); seeded random weights scaled so that the hidden layer s
 
 1. Training: one step = forward, cross-entropy on the mean readout, backward, AdamW step, MSG (p = 0.5);
    the two networks' steps interleaved (ABAB...), median per step.
-2. Emulator (numba and torch engines, CPU) over ``--emulator-samples`` samples.
+2. Emulator (numba, cpu and torch engines, CPU) over ``--emulator-samples`` samples.
 3. Lava (streaming, one compiled network) over ``--lava-samples`` samples, checked equal to the emulator on
    every spike and readout integer; for the recurrent network also with the per-sample clearing of the
    recurrent buffer turned off (wrong spikes, but it times what the clearing's pauses cost), the two settings
@@ -109,7 +109,7 @@ def _inference(kind: str, model, two, x: np.ndarray, args) -> None:
     T = net.time_steps
     print(f"\n{kind} network: inference")
     xe = x[:args.emulator_samples]
-    for engine in ("numba", "torch"):
+    for engine in ("numba", "cpu", "torch"):
         emulate(net, xe[:4], engine=engine)  # compile / warm up
         t0 = time.perf_counter()
         emu = emulate(net, xe, engine=engine)

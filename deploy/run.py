@@ -40,6 +40,7 @@ class RunConfig:
             raise SpikeshipError(f"--workers must be positive, got {self.workers}")
         if self.chunk_samples <= 0:
             raise SpikeshipError("chunk size must be positive")
+        backends.check_device(self.device, self.backend)
 
 
 def run_stage(cfg: RunConfig) -> dict | None:

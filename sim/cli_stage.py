@@ -26,8 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="data set (default: the checkpoint's)")
     parser.add_argument("--data-dir", default=None, metavar="DIR", help="data folder (default: the checkpoint's)")
     parser.add_argument("--backend", dest="backends", action="append", default=None,
-                        choices=tuple(b for b in BACKENDS if b != "emulator"),
-                        help="runtime compared with PyTorch and the emulator (repeatable; default: lava)")
+                        choices=tuple(BACKENDS),
+                        help="runtime compared with PyTorch and the emulator (repeatable; default: lava; "
+                             "emulator: PyTorch and the emulator only, e.g. with --device cuda where Lava is not "
+                             "installed)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                         help="where the emulator runs (default: cpu)")
     parser.add_argument("--out", metavar="parity.json", default=None, help="write the comparison as JSON")

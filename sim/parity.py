@@ -218,9 +218,10 @@ class ParityRun:
 def check_parity(net: Network, model, inputs: np.ndarray, labels: np.ndarray | None = None, *,
                  against: tuple[str, ...] = ("lava",), options: RunOptions = RunOptions(),
                  reference: RunResult | None = None) -> ParityRun | None:
-    """Run PyTorch, the emulator (unless its ``reference`` result is given, with windows) and each backend
-    named in ``against`` on ``inputs`` ``(N, C, H, W, T)``, and compare. Under torchrun each rank runs its
-    shard and rank 0 compares the whole (the other ranks get None)."""
+    """Run PyTorch, the emulator (unless its ``reference`` result is given, with windows; on
+    ``options.device``) and each other backend named in ``against`` (on the CPU) on ``inputs`` ``(N, C, H, W,
+    T)``, and compare. Under torchrun each rank runs its shard and rank 0 compares the whole (the other ranks
+    get None)."""
     from dataclasses import replace
 
     from .. import distributed
@@ -232,7 +233,8 @@ def check_parity(net: Network, model, inputs: np.ndarray, labels: np.ndarray | N
     if reference is None or reference.windows is None:
         reference = backends.run_sharded(REFERENCE, net, x, replace(recording, progress=None))
     py = distributed.on_shards(lambda part: pytorch_run(model, net, part), x, PytorchRun.concat, w)
-    runs = {name: backends.run_sharded(name, net, x, recording) for name in against if name != REFERENCE}
+    others = replace(recording, device="cpu")  # ``options.device`` is where the emulator runs
+    runs = {name: backends.run_sharded(name, net, x, others) for name in against if name != REFERENCE}
     if not w.is_main:
         return None
     return ParityRun(result=compare(net, reference, runs, py, labels), pytorch=py, runs={REFERENCE: reference, **runs})
@@ -301,6 +303,7 @@ class ParityConfig:
             raise SpikeshipError(f"--samples must be positive, got {self.samples}")
         if self.workers <= 0:
             raise SpikeshipError(f"--workers must be positive, got {self.workers}")
+        backends.check_device(self.device, REFERENCE)  # the device is the emulator's; the others run on the CPU
         for path, suffix, flag in ((self.out, ".json", "--out"), (self.plot, ".png", "--plot")):
             if path is not None and not str(path).endswith(suffix):
                 raise SpikeshipError(f"{flag} {path}: expected a {suffix} file name")

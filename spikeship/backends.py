@@ -24,6 +24,10 @@ from .errors import SpikeshipError
 from .network import Network
 
 
+#: where a backend may run (``Backend.devices`` says which of these each one can)
+DEVICES = ("cpu", "cuda")
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """How to run: ``record_spikes`` keeps every layer's spike windows; ``workers``: Lava processes, each with
@@ -42,6 +46,8 @@ class RunOptions:
             raise SpikeshipError(f"--workers must be at least 1, not {self.workers}")
         if self.chunk_samples < 1:
             raise SpikeshipError("chunk size must be positive")
+        if self.device not in DEVICES:
+            raise SpikeshipError(f"unknown device {self.device!r}; choose {' or '.join(DEVICES)}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,11 +98,13 @@ class RunResult:
 
 @dataclass(frozen=True)
 class Backend:
-    """One runtime: ``target`` is ``"module:function"``; ``needs`` names what must be installed for it."""
+    """One runtime: ``target`` is ``"module:function"``; ``needs`` names what must be installed for it;
+    ``devices``: where it can run."""
 
     target: str
     help: str
     needs: str = ""
+    devices: tuple[str, ...] = ("cpu",)
 
     def load(self, name: str) -> Callable:
         module, function = self.target.split(":")
@@ -108,10 +116,25 @@ class Backend:
 
 
 BACKENDS: dict[str, Backend] = {
-    "emulator": Backend("spikeship.sim.emulator:run", "the bit-exact batched integer emulator (--device cpu or cuda)"),
+    "emulator": Backend("spikeship.sim.emulator:run", "the bit-exact batched integer emulator (--device cpu or cuda)",
+                        devices=("cpu", "cuda")),
     "lava": Backend("spikeship.deploy.lava_run:run", "Lava's fixed-point CPU simulator (Loihi2SimCfg fixed_pt)",
                     needs="lava-nc and lava-dl"),
 }
+
+
+def check_device(device: str, backend: str | None = None) -> None:
+    """A one-line error unless ``device`` exists here (and ``backend``, if given, runs there): before any work."""
+    if device not in DEVICES:
+        raise SpikeshipError(f"unknown device {device!r}; choose {' or '.join(DEVICES)}")
+    if backend is not None and backend in BACKENDS and device not in BACKENDS[backend].devices:
+        raise SpikeshipError(f"the {backend} backend runs on {' or '.join(BACKENDS[backend].devices)}, "
+                             f"not --device {device} (that is for the emulator)")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SpikeshipError("--device cuda: no CUDA device is available here (use --device cpu)")
 
 
 def add_run_arguments(parser, *, default_backend: str, backend_help: str) -> None:
@@ -126,7 +149,7 @@ def add_run_arguments(parser, *, default_backend: str, backend_help: str) -> Non
                         help="number of samples (a fixed subset; default: the whole split)")
     parser.add_argument("--backend", choices=tuple(BACKENDS), default=default_backend,
                         help=f"{backend_help} (default: {default_backend})")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+    parser.add_argument("--device", choices=DEVICES, default="cpu",
                         help="where the emulator runs (default: cpu; Lava runs on the CPU)")
 
 
@@ -134,6 +157,7 @@ def run(backend: str, net: Network, inputs, options: RunOptions = RunOptions()) 
     """Run binary ``inputs`` ``(N, *input_shape, T)`` (or ``(N, *feed_shape, T)``) through ``backend``."""
     if backend not in BACKENDS:
         raise SpikeshipError(f"unknown backend {backend!r}; choose {' or '.join(BACKENDS)}")
+    check_device(options.device, backend)
     x = check_inputs(net, inputs)
     if x.shape[0] == 0:
         raise SpikeshipError("no samples to run")

@@ -87,6 +87,7 @@ class ReportConfig:
             raise SpikeshipError("batch size must be at least 1")
         if self.workers < 1:
             raise SpikeshipError(f"--workers must be at least 1, not {self.workers}")
+        backends.check_device(self.device, self.backend)
 
 
 # ------------------------------------------------------------------------------------------------ network

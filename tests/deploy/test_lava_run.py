@@ -10,7 +10,7 @@ from spikeship.errors import SpikeshipError
 from spikeship.export.netx import read_net
 from spikeship.network import Layer, Network, Neuron
 from spikeship.sim import layout
-from spikeship.sim.emulator import emulate
+from spikeship.sim.emulator import ENGINES, emulate
 
 
 def child_pids() -> list[int]:
@@ -97,7 +97,7 @@ def test_input_shape_mismatch(conv_case):
 
 def test_the_emulator_device_is_not_for_lava(dense_case):
     path, _, inputs, _, _ = dense_case
-    with pytest.raises(SpikeshipError, match="Lava's simulator runs on the CPU"):
+    with pytest.raises(SpikeshipError, match="the lava backend runs on cpu, not --device cuda"):
         backends.run("lava", read_net(path), inputs[:2], backends.RunOptions(device="cuda"))
 
 
@@ -122,6 +122,37 @@ def test_interrupt_of_a_sharded_run_stops_every_worker(dense_case):
     with pytest.raises(KeyboardInterrupt):
         run_lava_sharded(read_net(path), inputs[:12], workers=2, chunk_samples=2, progress=interrupt)
     assert calls  # it was interrupted while the workers were running
+
+
+def test_emulator_threads_then_lava_workers_in_one_process_do_not_hang(dense_case):
+    """What the demo and `parity` do: the emulator with its threads, then Lava forking its worker processes
+    (which fork Lava's own), in one fresh process. A thread pool left running would be inherited half-dead
+    by the forked children (it deadlocked here once); the run must finish, with the same integers."""
+    import subprocess
+    import sys
+
+    path, _, inputs, _, _ = dense_case
+    x_path = path.parent / "fork_inputs.npy"
+    np.save(x_path, inputs[:6])
+    code = (
+        "import sys, numpy as np, torch\n"
+        "from spikeship.export.netx import read_net\n"
+        "from spikeship.sim.emulator import emulate\n"
+        "from spikeship.deploy.lava_run import run_lava_sharded\n"
+        "torch.set_num_threads(2)\n"
+        "net, x = read_net(sys.argv[1]), np.load(sys.argv[2])\n"
+        "emu = emulate(net, x, threads=2, batch_size=2)\n"
+        "torch.zeros(4096, 4096).sum()  # torch's own pool, as training leaves it\n"
+        "lava = run_lava_sharded(net, x, workers=2, record_spikes=True)\n"
+        "assert np.array_equal(emu.readout, lava.readout)\n"
+        "assert all(np.array_equal(a, b) for a, b in zip(emu.windows, lava.windows))\n"
+        "print('same', int(emu.counts.sum()))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(path), str(x_path)], capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    last = out.stdout.strip().splitlines()[-1].split()
+    assert last[0] == "same" and int(last[1]) > 0
 
 
 def _recurrent_record(seed: int = 0, n_in: int = 4, n: int = 6, steps: int = 10) -> Network:
@@ -163,7 +194,7 @@ def test_the_recurrent_delay_is_one_step_in_lava_and_the_emulator():
     one, two = (_recurrent_reference(net.layers[0], x, d) for d in (1, 2))
     assert np.array_equal(lava, one)
     assert not np.array_equal(lava, two)
-    for engine in ("numba", "torch"):
+    for engine in ENGINES:
         assert np.array_equal(emulate(net, x, engine=engine).windows[0], one), engine
 
 

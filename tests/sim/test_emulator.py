@@ -8,7 +8,7 @@ from spikeship.backends import check_inputs
 from spikeship.errors import SpikeshipError
 from spikeship.export.netx import read_net
 from spikeship.sim import kernels
-from spikeship.sim.emulator import emulate
+from spikeship.sim.emulator import ENGINES, emulate
 from spikeship.train.model import decode_integer, readout_integers
 
 
@@ -23,7 +23,7 @@ def slayer_windows(model, inputs, num_layers):
     return [y.numpy()[..., k + 1:k + 1 + T].astype(np.uint8) for k, y in enumerate(ys)]
 
 
-@pytest.mark.parametrize("engine", ["numba", "torch"])
+@pytest.mark.parametrize("engine", sorted(ENGINES))
 @pytest.mark.parametrize("case", ["dense_case", "conv_case", "recurrent_case", "mixed_case", "conv_recurrent_case"])
 def test_emulator_equals_slayer_on_every_step_of_every_window(case, engine, request):
     path, model, inputs, labels, two = request.getfixturevalue(case)

@@ -39,3 +39,36 @@ def test_parity_names_the_first_difference_and_exits_1(exported, tmp_path, capsy
     assert len(err) == 1
     assert err[0].startswith("parity: pytorch-emulator differ first at layer 1, sample ")
     assert ", step " in err[0]
+
+
+def test_parity_of_pytorch_and_the_emulator_alone(exported, tmp_path, capsys):
+    """`--backend emulator`: PyTorch against the emulator only (what a machine without Lava can check, e.g.
+    with --device cuda on a GPU)."""
+    ckpt, net = exported
+    out = tmp_path / "parity.json"
+    assert main(["parity", str(ckpt), str(net), "--samples", "8", "--backend", "emulator", "--out", str(out),
+                 "--no-progress"]) == 0
+    d = json.loads(out.read_text())
+    assert d["ok"] is True and set(d["accuracy"]) == {"pytorch", "emulator"}
+    assert "parity: all equal over 8 samples" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["run", "report", "parity"])
+def test_device_cuda_without_a_gpu_is_one_line_before_any_work(exported, tmp_path, capsys, command):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present: tests/sim/test_engines.py runs on it")
+    ckpt, net = exported
+    args = {"run": ["run", str(net), "--backend", "emulator"], "report": ["report", str(net), "--out", str(tmp_path)],
+            "parity": ["parity", str(ckpt), str(net)]}[command]
+    assert main(args + ["--device", "cuda", "--samples", "2"] + ([] if command == "report" else ["--no-progress"])) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "spikeship: --device cuda: no CUDA device is available here (use --device cpu)"
+
+
+def test_device_cuda_is_refused_for_lava(exported, capsys):
+    _, net = exported
+    assert main(["run", str(net), "--backend", "lava", "--device", "cuda", "--samples", "2", "--no-progress"]) == 2
+    assert capsys.readouterr().err.strip() == ("spikeship: the lava backend runs on cpu, not --device cuda "
+                                               "(that is for the emulator)")

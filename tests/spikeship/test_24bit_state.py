@@ -3,7 +3,7 @@
 The case found by the restructuring issue: 128 inputs of weight 254, iDecay 1, vDecay 4096, vThMant 131071.
 Export accepts it (each step's input fits int16), but the accumulated current leaves 24 bits: Lava wraps it
 and never spikes, while an unbounded integrator (slayer's own dynamics) spikes from step 5 on. Here PyTorch
-(the MSG neuron), both emulator engines, ONNX (onnxruntime and onnx's reference evaluator) and a real Lava
+(the MSG neuron), every emulator engine, ONNX (onnxruntime and onnx's reference evaluator) and a real Lava
 run must give the very same spikes, on that case and on the edges of the current and voltage ranges.
 """
 
@@ -104,9 +104,10 @@ def test_every_runtime_keeps_lavas_24_bit_state(case, tmp_path):
 
     runs = {name: backends.run(name, netfile, x, backends.RunOptions(record_spikes=True))
             for name in ("emulator", "lava")}
-    from spikeship.sim.emulator import emulate
+    from spikeship.sim.emulator import ENGINES, emulate
 
-    runs["emulator-torch"] = emulate(netfile, x, engine="torch")
+    for engine in ENGINES:  # every engine of the emulator, not only the default
+        runs[f"emulator-{engine}"] = emulate(netfile, x, engine=engine)
     model = build_onnx(q)
     for engine in ("onnxruntime", "reference"):
         spikes, _, acc = run_onnx(model, x.astype(np.float32), q.two_weights, engine=engine)
@@ -163,9 +164,10 @@ def test_a_recurrent_layer_keeps_lavas_24_bit_state_step_by_step(tmp_path):
 
     runs = {name: backends.run(name, netfile, x, backends.RunOptions(record_spikes=True))
             for name in ("emulator", "lava")}
-    from spikeship.sim.emulator import emulate
+    from spikeship.sim.emulator import ENGINES, emulate
 
-    runs["emulator-torch"] = emulate(netfile, x, engine="torch")
+    for engine in ENGINES:  # every engine of the emulator, not only the default
+        runs[f"emulator-{engine}"] = emulate(netfile, x, engine=engine)
     for name, run in runs.items():
         assert np.array_equal(run.windows[0][..., :-1], window[..., :-1]), name
         assert np.array_equal(run.readout, runs["emulator"].readout), name
