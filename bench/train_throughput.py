@@ -3,12 +3,16 @@
     .venv/bin/python bench/train_throughput.py                    # CPU, 1 thread, dense 2312-128-10, T=16
     .venv/bin/python bench/train_throughput.py --arch conv --batch-size 32 --steps 5
     python3 bench/train_throughput.py --device cuda               # a GPU machine
+    .venv/bin/torchrun --standalone --nproc_per_node 2 bench/train_throughput.py --ddp   # data-parallel, 2 processes
 
 One training step = forward, cross-entropy on the mean readout, backward, AdamW step, on binary input
 of event-digits' density (9.6 % of entries). SG and MSG run the same network and weights; their timed
 steps are interleaved (ABAB...) so drifting machine load hits both alike; the median step is reported.
 The plain PyTorch LIF loop is the same dense network written out by hand (float CUBA dynamics, a
 Python loop over T, the piecewise surrogate; no quantization, no delay shift).
+--ddp: the MSG training step as `spikeship train` runs it data-parallel (train/parallel.py: DistributedDataParallel,
+each of the N processes its 1/N share of the global --batch-size, loss scaled to the global mean); run it
+under torchrun with N = 1, 2, ... (without torchrun it is one process); the global samples/s is reported.
 Peak memory: each T runs in its own subprocess (3 MSG training steps); after building the model the
 kernel's peak-RSS mark is reset (/proc/self/clear_refs), so "peak RSS" is the training's own peak and
 "added" the part above the RSS at the reset; CUDA also reports torch.cuda.max_memory_allocated.
@@ -79,12 +83,12 @@ class _PiecewiseSpike(torch.autograd.Function):
         return grad * (torch.clamp(2.0 - 4.0 * x.abs(), min=0.0) / ctx.th), None
 
 
-def _step_fn(model, x, y, device):
+def _step_fn(model, x, y, device, weight: float = 1.0):
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
 
     def step():
         readout, _ = model(x)
-        loss = F.cross_entropy(readout.mean(-1), y)
+        loss = F.cross_entropy(readout.mean(-1), y) * weight
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -126,6 +130,40 @@ def throughput(args) -> dict:
             times[name].append(time.perf_counter() - t0)
     med = {name: statistics.median(ts) for name, ts in times.items()}
     return {name: {"median_step_s": m, "samples_per_s": args.batch_size / m} for name, m in med.items()}
+
+
+def _median_step(step, args) -> float:
+    for _ in range(args.warmup):
+        step()
+    times = []
+    for _ in range(args.steps):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def ddp_throughput(args) -> dict | None:
+    """The MSG step data-parallel (see the module's --ddp); rank 0 gets the figures, the others None."""
+    from spikeship import distributed
+    from spikeship.train import parallel
+    from spikeship.train.loop import prepare_device
+
+    w = distributed.world()
+    parallel.check_world(args.batch_size, w)
+    device = prepare_device(args.device, w)
+    distributed.join(args.device)
+    x, y = _batch(args.batch_size, args.time_steps, device)  # the global batch, the same on every rank
+    torch.manual_seed(0)
+    model = build_slayer(args.arch, args.mask_prob).to(device)
+    parallel.seed_rank(0, w)
+    mine = parallel.share(torch.arange(args.batch_size), w)
+    step = _step_fn(parallel.wrap(model, device, w), x[mine.samples], y[mine.samples], device, mine.weight)
+    median = max(distributed.gather(_median_step(step, args), w) or [0.0])  # the slowest rank sets the pace
+    if not w.is_main:
+        return None
+    return {"processes": w.size, "threads": torch.get_num_threads(), "median_step_s": median,
+            "samples_per_s": args.batch_size / median}
 
 
 def _status_kb(field: str) -> int:
@@ -179,12 +217,24 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=20, help="timed steps per variant")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--memory-T", type=int, nargs="*", default=[8, 16, 32])
+    p.add_argument("--ddp", action="store_true", help="the MSG step data-parallel (run under torchrun)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.child:
         print(json.dumps(peak_memory_child(args)))
+        return 0
+    if args.ddp:
+        r = ddp_throughput(args)
+        if r is not None:
+            print(f"{args.arch}, T={args.time_steps}, global batch {args.batch_size}, device {args.device}: slayer CUBA "
+                  f"+ MSG data-parallel over {r['processes']} process(es) x {r['threads']} thread(s): "
+                  f"{r['samples_per_s']:.0f} samples/s (median step {1000 * r['median_step_s']:.1f} ms, "
+                  f"{args.steps} steps)")
+            if args.json:
+                with open(args.json, "w") as f:
+                    json.dump({"args": vars(args), "ddp": r}, f, indent=1)
         return 0
 
     print(f"{args.arch}, T={args.time_steps}, batch {args.batch_size}, device {args.device}, "

@@ -8,18 +8,10 @@ from .run import RunConfig, run_stage
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..backends import BACKENDS
-    from ..train.data import add_data_arguments
+    from ..backends import BACKENDS, add_run_arguments
 
-    parser.add_argument("net", metavar="model.net", help="an exported spikeship .net file (it holds T)")
-    add_data_arguments(parser, default=None, default_help="the one the .net's model card names")
-    parser.add_argument("--split", choices=("train", "test"), default="test")
-    parser.add_argument("--samples", type=int, default=None, metavar="N",
-                        help="number of samples (a fixed subset; default: the whole split)")
-    parser.add_argument("--backend", choices=tuple(BACKENDS), default="lava",
-                        help="; ".join(f"{name}: {b.help}" for name, b in BACKENDS.items()) + " (default: lava)")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
-                        help="where the emulator runs (default: cpu; Lava runs on the CPU)")
+    add_run_arguments(parser, default_backend="lava",
+                      backend_help="; ".join(f"{name}: {b.help}" for name, b in BACKENDS.items()))
     parser.add_argument("--out", metavar="run.json", default=None, help="write the results as JSON")
     parser.add_argument("--workers", type=int, default=1, metavar="K",
                         help="Lava processes, each with its own network on a shard of the samples (default 1)")

@@ -1,6 +1,6 @@
 """``spikeship export``: flags and dispatch only; the stage is :mod:`spikeship.export.stage`.
 
-    spikeship export RUN/model.pt --out model.net [--onnx model.onnx]
+    spikeship export RUN/model.pt --out model.net [--onnx model.onnx] [--nir model.nir [--nir-dt SECONDS]]
     spikeship export --inspect model.net
 """
 
@@ -18,6 +18,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", nargs="?", metavar="RUN/model.pt", help="checkpoint written by spikeship train")
     parser.add_argument("--out", metavar="model.net", help="netx HDF5 file to write (required unless --onnx)")
     parser.add_argument("--onnx", metavar="model.onnx", help="also (or only) write the per-step integer ONNX model")
+    parser.add_argument("--nir", metavar="model.nir",
+                        help="also (or only) write the network as a NIR graph (readout as an Affine node, TWO weights, "
+                             "dt, data set and class names in its metadata) for snnTorch, Norse, Sinabs, ...")
+    parser.add_argument("--nir-dt", type=float, default=None, metavar="SECONDS",
+                        help="time step the NIR graph's time constants are written for (default 1e-4, what "
+                             "snnTorch's import_from_nir assumes)")
     parser.add_argument("--inspect", metavar="model.net",
                         help="describe an exported file: layers, parameter ranges, TWO weights, resources "
                              "(exit 2 when a check fails)")
@@ -27,7 +33,8 @@ def config_from_args(args: argparse.Namespace) -> ExportConfig:
     def path(v):
         return None if v is None else Path(v)
 
-    return ExportConfig(model=path(args.model), out=path(args.out), onnx=path(args.onnx), inspect=path(args.inspect))
+    return ExportConfig(model=path(args.model), out=path(args.out), onnx=path(args.onnx), inspect=path(args.inspect),
+                        nir=path(args.nir), nir_dt=args.nir_dt)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
             raise SpikeshipError(f"{config.inspect}: fails the checks: {failure}")
         return 0
     net, resources = export_checkpoint(config)
-    written = [str(p) for p in (config.out, config.onnx) if p is not None]
+    written = [str(p) for p in config.targets]
     print(f"exported {len(net.layers)} spiking layers, T = {net.time_steps}, about "
           f"{sum(r.cores for r in resources)} Loihi 1 cores -> {', '.join(written)}")
     return 0

@@ -22,24 +22,33 @@ from .validate import LOIHI1, LayerResources, estimate_resources
 
 @dataclass(frozen=True)
 class ExportConfig:
-    """What to export (``model`` -> ``out`` [+ ``onnx``]) or which file to describe (``inspect``)."""
+    """What to export (``model`` -> ``out`` [+ ``onnx``] [+ ``nir``, at step ``nir_dt``]) or which file to describe
+    (``inspect``)."""
 
     model: Path | None = None
     out: Path | None = None
     onnx: Path | None = None
     inspect: Path | None = None
+    nir: Path | None = None
+    nir_dt: float | None = None  # None: export.nir_export.DEFAULT_DT
+
+    @property
+    def targets(self) -> list[Path]:
+        return [p for p in (self.out, self.onnx, self.nir) if p is not None]
 
     def __post_init__(self) -> None:
         if self.inspect is not None:
-            if self.model is not None or self.out is not None or self.onnx is not None:
+            if self.model is not None or self.targets:
                 raise SpikeshipError("export --inspect takes only the .net file to describe")
             return
         if self.model is None:
             raise SpikeshipError("export needs a checkpoint (RUN/model.pt) or --inspect model.net")
-        if self.out is None and self.onnx is None:
-            raise SpikeshipError("export needs --out model.net (and/or --onnx model.onnx)")
-        if self.out is not None and self.onnx is not None and Path(self.out).resolve() == Path(self.onnx).resolve():
-            raise SpikeshipError("--out and --onnx name the same file")
+        if not self.targets:
+            raise SpikeshipError("export needs --out model.net (and/or --onnx model.onnx, --nir model.nir)")
+        if len({Path(p).resolve() for p in self.targets}) != len(self.targets):
+            raise SpikeshipError("--out, --onnx and --nir must name different files")
+        if self.nir_dt is not None and self.nir is None:
+            raise SpikeshipError("--nir-dt is the time step of the --nir graph; give --nir model.nir")
 
 
 def model_card(ckpt, source: Path) -> dict:
@@ -57,11 +66,11 @@ def model_card(ckpt, source: Path) -> dict:
     }
 
 
-def network_from_checkpoint(path: Path) -> Network:
-    """Load a checkpoint and quantize it (no checks yet)."""
+def network_from_checkpoint(path: Path, ckpt=None) -> Network:
+    """Load a checkpoint (unless given) and quantize it (no checks yet)."""
     from ..train.checkpoint import load_checkpoint
 
-    ckpt = load_checkpoint(path)
+    ckpt = ckpt or load_checkpoint(path)
     try:
         model = ckpt.build_model()
     except (RuntimeError, ValueError, KeyError, TypeError) as e:
@@ -74,20 +83,30 @@ def network_from_checkpoint(path: Path) -> Network:
 def export_checkpoint(config: ExportConfig) -> tuple[Network, tuple[LayerResources, ...]]:
     """Load, quantize, validate and write. Nothing is written when any check fails, and either every
     requested file is written or none."""
-    net = network_from_checkpoint(config.model)
+    from ..train.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(config.model)
+    net = network_from_checkpoint(config.model, ckpt)
     resources = check(net)
-    onnx_bytes = None
+    writers = {}
+    if config.out is not None:
+        writers[config.out] = lambda tmp: write_net_file(net, tmp)
     if config.onnx is not None:
         from .onnx_export import build_onnx
 
         onnx_bytes = build_onnx(net).SerializeToString()
-    targets = [p for p in (config.out, config.onnx) if p is not None]
-    with atomic_outputs(*targets) as temps:
-        for target, tmp in zip(targets, temps):
-            if target == config.out:
-                write_net_file(net, tmp)
-            else:
-                tmp.write_bytes(onnx_bytes)
+        writers[config.onnx] = lambda tmp: tmp.write_bytes(onnx_bytes)
+    if config.nir is not None:
+        import nir
+
+        from .nir_export import DEFAULT_DT, network_graph
+
+        graph = network_graph(net, two_weights=ckpt.two_weights, dataset=ckpt.dataset,
+                              dt=DEFAULT_DT if config.nir_dt is None else config.nir_dt)
+        writers[config.nir] = lambda tmp: nir.write(tmp, graph)
+    with atomic_outputs(*writers) as temps:
+        for write, tmp in zip(writers.values(), temps):
+            write(tmp)
     return net, resources
 
 
@@ -107,6 +126,10 @@ def describe(net: Network, path: str = "") -> tuple[str, str | None]:
                if "acc" in k and isinstance(v, (int, float)) and not isinstance(v, bool)}
         lines.append(f"model card: dataset {card.get('dataset', '?')}, epoch {card.get('epoch', '?')}"
                      + (", " + ", ".join(f"{k} {v}" for k, v in sorted(acc.items())) if acc else ""))
+        imported = (card.get("config") or {}).get("import") if isinstance(card.get("config"), dict) else None
+        if isinstance(imported, dict):
+            lines.append(f"imported from {imported.get('format', '?')} {imported.get('source', '?')} at dt = "
+                         f"{imported.get('dt', '?')} s; readout: {imported.get('readout', '?')}")
     try:
         resources = estimate_resources(net)
     except (ValueError, SpikeshipError) as e:  # geometry a hand-made file got wrong

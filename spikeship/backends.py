@@ -114,6 +114,22 @@ BACKENDS: dict[str, Backend] = {
 }
 
 
+def add_run_arguments(parser, *, default_backend: str, backend_help: str) -> None:
+    """The flags of the stages that run a .net file on a data split (``run``, ``report``): the file, the data,
+    the split, how many samples, the backend and the emulator's device."""
+    from .train.data import add_data_arguments
+
+    parser.add_argument("net", metavar="model.net", help="an exported spikeship .net file (it holds T)")
+    add_data_arguments(parser, default=None, default_help="the one the .net's model card names")
+    parser.add_argument("--split", choices=("train", "test"), default="test")
+    parser.add_argument("--samples", type=int, default=None, metavar="N",
+                        help="number of samples (a fixed subset; default: the whole split)")
+    parser.add_argument("--backend", choices=tuple(BACKENDS), default=default_backend,
+                        help=f"{backend_help} (default: {default_backend})")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="where the emulator runs (default: cpu; Lava runs on the CPU)")
+
+
 def run(backend: str, net: Network, inputs, options: RunOptions = RunOptions()) -> RunResult:
     """Run binary ``inputs`` ``(N, *input_shape, T)`` (or ``(N, *feed_shape, T)``) through ``backend``."""
     if backend not in BACKENDS:

@@ -37,7 +37,8 @@ class Stage:
 
 STAGES = {
     "train": Stage("spikeship.train.cli_stage", "train a spiking network with MSG + TWO"),
-    "export": Stage("spikeship.export.cli_stage", "quantize and write a netx .net file (and ONNX)"),
+    "import": Stage("spikeship.import_stage", "bring a NIR graph (snnTorch, Norse, ...) in as a spikeship checkpoint"),
+    "export": Stage("spikeship.export.cli_stage", "quantize and write a netx .net file (and ONNX, NIR)"),
     "run": Stage("spikeship.deploy.cli_stage", "run a .net file in Lava or the emulator"),
     "parity": Stage("spikeship.sim.cli_stage", "compare PyTorch, emulator and Lava spike by spike"),
     "report": Stage("spikeship.report_stage", "spike counts, synaptic operations and energy"),

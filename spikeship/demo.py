@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import SpikeshipError
-from .files import write_json
+from .files import output_folder, write_json
 
 @dataclass(frozen=True)
 class Task:
@@ -130,7 +130,7 @@ def run_demo(cfg: DemoConfig) -> dict:
         espeak_version()
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    output_folder(out, "the demo")
     wall0 = time.perf_counter()
     log: dict = {}
     s: dict = {"dataset": cfg.dataset, "arch": cfg.arch, "time_steps": cfg.time_steps, "epochs": cfg.epochs}

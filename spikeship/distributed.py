@@ -52,14 +52,43 @@ def shard(n: int, w: World) -> slice:
 
 
 def join(device: str = "cpu") -> World:
-    """Join the process group of the launcher's world (idempotent); Gloo on CPU, NCCL for CUDA."""
+    """Join the process group of the launcher's world (idempotent); Gloo on CPU, NCCL for CUDA (each rank on
+    GPU ``LOCAL_RANK`` of its machine)."""
     w = world()
     if w.distributed:
+        import torch
         import torch.distributed as dist
 
         if not dist.is_initialized():
+            if device == "cuda":
+                torch.cuda.set_device(w.local_rank)
             dist.init_process_group("nccl" if device == "cuda" else "gloo")
     return w
+
+
+def all_sum(t, w: World):
+    """The element-wise sum of ``t`` (a torch tensor) over every rank, on every rank, on ``t``'s device;
+    ``t`` itself in one process. (NCCL reduces on the GPU: the tensor travels there and back.)"""
+    if not w.distributed:
+        return t
+    import torch
+    import torch.distributed as dist
+
+    on = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else t.device
+    total = t.detach().to(on, copy=True)
+    dist.all_reduce(total, op=dist.ReduceOp.SUM)
+    return total.to(t.device)
+
+
+def broadcast(obj, w: World):
+    """Rank 0's ``obj`` on every rank (picklable); ``obj`` in one process."""
+    if not w.distributed:
+        return obj
+    import torch.distributed as dist
+
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def gather(obj, w: World) -> list | None:

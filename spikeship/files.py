@@ -81,6 +81,25 @@ def check_writable(*paths: str | Path) -> None:
         os.unlink(name)
 
 
+def output_folder(path: str | Path, what: str = "the output") -> Path:
+    """``path`` as a folder the caller may write into: created if missing (with its parents); a path that is a
+    file, or a folder that cannot be created or written, is one line naming the cause."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise SpikeshipError(f"--out {path} is a file; {what} needs a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SpikeshipError(f"cannot create the folder {path}: {e.strerror or e}") from None
+    try:
+        fd, name = tempfile.mkstemp(prefix=".write-check.", dir=path)
+    except OSError as e:
+        raise SpikeshipError(f"cannot write into the folder {path}: {e.strerror or e}") from None
+    os.close(fd)
+    os.unlink(name)
+    return path
+
+
 def write_bytes(path: str | Path, data: bytes) -> Path:
     with atomic_output(path) as tmp:
         tmp.write_bytes(data)

@@ -34,6 +34,7 @@ from .energy import (
     synapse_count,
 )
 from .errors import SpikeshipError
+from .files import output_folder
 from .network import Network
 from .report_files import render_markdown, summary_lines, write_report
 
@@ -267,6 +268,7 @@ def run_report(cfg: ReportConfig) -> ReportResult | None:
     if out.exists() and not out.is_dir():
         raise SpikeshipError(f"--out {out} is a file; the report needs a folder")
     net = read_net(cfg.net)
+    output_folder(out, "the report")  # writable before anything runs
     dataset, data_dir, downsample = run_data(net, cfg.dataset, cfg.data_dir, cfg.downsample)
     samples = load_samples(dataset, data_dir, cfg.split, net.time_steps, cfg.samples, downsample)
     backends.check_inputs(net, samples.inputs)  # a shape mismatch fails here, before any backend starts

@@ -8,18 +8,11 @@ from .report import ReportConfig, run_report, summary_lines
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .backends import BACKENDS
-    from .train.data import add_data_arguments
+    from .backends import BACKENDS, add_run_arguments
 
-    parser.add_argument("net", metavar="model.net", help="an exported spikeship .net file (it holds T)")
-    add_data_arguments(parser, default=None, default_help="the one the .net's model card names")
-    parser.add_argument("--split", choices=("train", "test"), default="test")
-    parser.add_argument("--samples", type=int, default=None, metavar="N",
-                        help="number of samples (a fixed subset; default: the whole split)")
-    parser.add_argument("--backend", choices=tuple(BACKENDS), default="emulator",
-                        help="where the spikes come from (default: emulator; every backend gives the same counts)")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
-                        help="where the emulator runs (default: cpu)")
+    add_run_arguments(parser, default_backend="emulator",
+                      backend_help=f"where the spikes come from: {', '.join(BACKENDS)}; every backend gives the "
+                                   "same counts")
     parser.add_argument("--out", metavar="DIR", default="report",
                         help="folder for report.json, report.md, energy.png, raster.png (default: report)")
     parser.add_argument("--workers", type=int, default=1, metavar="K",

@@ -31,8 +31,10 @@ class Checkpoint:
 
     ``two_weights``: the float TWO weights a_t (length ``time_steps``, sum T). ``epoch``: the number of
     completed epochs. ``config``: the training config as a plain dict. ``metrics``: the latest metrics.
-    ``two_state``: the TWO accumulators of an unfinished epoch (empty between epochs).
-    ``rng_state``: torch/numpy/python RNG states and the data-order generator state.
+    ``two_state``: the TWO per-step correct counts and sample count of the last epoch (``correct``, ``count``),
+    from which the next epoch's a_t are updated; a run of several processes adds each one's own under ``ranks``.
+    ``rng_state``: the torch generator's state (``torch``, and ``cuda`` on a GPU); a run of several processes
+    adds every process's under ``ranks``, in rank order (train/parallel.py).
     """
 
     spec: ModelSpec

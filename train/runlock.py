@@ -82,11 +82,13 @@ def _flock(fd: int) -> bool | None:
 def run_lock(folder: str | Path) -> Iterator[Path]:
     """Hold ``folder/.lock`` for the block (the folder is created if missing, and removed again if the block
     left it empty); a folder in use by another process is a one-line :class:`SpikeshipError`."""
+    from ..files import output_folder
+
     folder = Path(folder)
     path = folder / LOCK_NAME
     created = not folder.exists()
+    output_folder(folder, "a training run")  # a file, or a folder that cannot be written: one line now
     try:
-        folder.mkdir(parents=True, exist_ok=True)
         fd = _acquire(folder, path)
     except OSError as e:
         raise SpikeshipError(f"cannot lock {path}: {e.strerror or e}") from None

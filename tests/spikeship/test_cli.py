@@ -9,10 +9,10 @@ import pytest
 
 from spikeship import __version__, cli
 
-COMMANDS = ("train", "export", "run", "parity", "report", "demo")
+COMMANDS = ("train", "import", "export", "run", "parity", "report", "demo")
 
 
-def test_the_six_subcommands_are_in_the_table():
+def test_the_seven_subcommands_are_in_the_table():
     assert tuple(cli.STAGES) == COMMANDS
 
 

@@ -120,3 +120,30 @@ def test_run_without_dataset_takes_the_model_cards(exported, tmp_path):
                      "--no-progress")
     assert done.code == 0, done.err
     assert json.loads((tmp_path / "r.json").read_text())["dataset"] == "event-digits"
+
+
+@pytest.mark.parametrize("command", [["train", "--epochs", "1", "--max-samples", "20", "--quiet"],
+                                     ["demo", "--epochs", "1"]])
+def test_out_naming_an_existing_file(tmp_path, command):
+    (tmp_path / "afile").write_text("mine\n")
+    done = spikeship(*command, "--out", tmp_path / "afile")
+    assert done.code == 2
+    assert done.error_line.endswith(f"--out {tmp_path / 'afile'} is a file; "
+                                    f"{'a training run' if command[0] == 'train' else 'the demo'} needs a folder")
+    assert (tmp_path / "afile").read_text() == "mine\n"
+
+
+def test_report_out_naming_an_existing_file(exported, tmp_path):
+    (tmp_path / "afile").write_text("mine\n")
+    done = spikeship("report", exported[1], "--samples", "2", "--out", tmp_path / "afile")
+    assert done.code == 2 and done.error_line.endswith("is a file; the report needs a folder")
+
+
+@pytest.mark.parametrize("where", ["inside", "itself"])
+def test_train_into_an_immutable_folder_fails_before_any_epoch(immutable, where):
+    out = immutable / "run" if where == "inside" else immutable
+    done = spikeship("train", "--epochs", "1", "--max-samples", "20", "--quiet", "--out", out)
+    assert done.code == 2
+    expected = (f"cannot create the folder {out}: " if where == "inside" else f"cannot write into the folder {out}: ")
+    assert done.error_line.startswith("spikeship: " + expected)
+    assert "epoch" not in done.out

@@ -41,6 +41,16 @@ def write_shd_h5(path: Path, times_s: list, units: list, labels, keys=None) -> N
         f.create_dataset("extra/speaker", data=np.zeros(len(labels), dtype=np.uint8))
 
 
+def write_small_shd(folder: Path, train: int = 16, test: int = 8) -> Path:
+    """A small SHD in ``folder`` (60 random spikes over 0.5 s per sample, 4 classes); returns ``folder``."""
+    rng = np.random.default_rng(0)
+    for split, n in (("train", train), ("test", test)):
+        times = [np.sort(rng.uniform(0, 0.5, 60)) for _ in range(n)]
+        units = [rng.integers(0, 700, 60) for _ in range(n)]
+        write_shd_h5(folder / "SHD" / f"shd_{split}.h5", times, units, np.arange(n) % 4)
+    return folder
+
+
 def forbid_downloads(monkeypatch) -> list:
     """Make every download path tonic has fail loudly; returns the list of attempted URLs."""
     import urllib.request

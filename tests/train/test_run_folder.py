@@ -17,10 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from tonic_files import write_shd_h5
+from tonic_files import write_small_shd
 
 from toy_training import _cfg, _data
 
@@ -32,13 +31,7 @@ FOREVER = "100000"  # epochs: the run goes on until the test stops it
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("data")
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 16), ("test", 8)):
-        times = [np.sort(rng.uniform(0, 0.5, 60)) for _ in range(n)]
-        units = [rng.integers(0, 700, 60) for _ in range(n)]
-        write_shd_h5(folder / "SHD" / f"shd_{split}.h5", times, units, np.arange(n) % 4)
-    return folder
+    return write_small_shd(tmp_path_factory.mktemp("data"))
 
 
 @pytest.fixture
