@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -64,7 +65,9 @@ def load_frames(dataset: str, time_steps: int, cache: Path | None) -> tuple[Fram
                 spikes = d[f"{split}_spikes"].numpy()
                 packed[f"{split}_shape"] = list(spikes.shape)
                 packed[f"{split}_packed"] = torch.from_numpy(np.packbits(spikes.reshape(-1)))
-            torch.save(packed, cache)
+            tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")  # shards may write it side by side
+            torch.save(packed, tmp)
+            os.replace(tmp, cache)
     shape, names = tuple(d["input_shape"]), tuple(d["class_names"])
     return (Frames(d["train_spikes"], d["train_labels"], shape, names),
             Frames(d["test_spikes"], d["test_labels"], shape, names))
