@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -64,7 +65,9 @@ def load_frames(dataset: str, time_steps: int, cache: Path | None) -> tuple[Fram
                 spikes = d[f"{split}_spikes"].numpy()
                 packed[f"{split}_shape"] = list(spikes.shape)
                 packed[f"{split}_packed"] = torch.from_numpy(np.packbits(spikes.reshape(-1)))
-            torch.save(packed, cache)
+            tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")  # shards may write it side by side
+            torch.save(packed, tmp)
+            os.replace(tmp, cache)
     shape, names = tuple(d["input_shape"]), tuple(d["class_names"])
     return (Frames(d["train_spikes"], d["train_labels"], shape, names),
             Frames(d["test_spikes"], d["test_labels"], shape, names))
@@ -93,7 +96,7 @@ def format_table(results: list[dict], archs: list[str], seeds: list[int]) -> str
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--arch", nargs="+", default=["dense"], choices=["dense", "conv"])
+    p.add_argument("--arch", nargs="+", default=["dense"], choices=["dense", "conv", "speech"])
     p.add_argument("--config", default=None, metavar="FILE", help="network from a TOML file instead of --arch")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
@@ -133,7 +136,7 @@ def main(argv=None) -> int:
                                   out=str(out / arch / name.replace("+", "_") / f"seed{seed}"), progress=False,
                                   **extra)
                 started = time.perf_counter()
-                m = train(cfg, data=(train_set, test_set))
+                m = train(cfg, data=(train_set, test_set), replace=True)  # the bench owns its run folders
                 m.update(setting=name, arch=arch, wall_seconds=time.perf_counter() - started)
                 results.append(m)
                 print(f"{arch:5s} {name:8s} seed {seed}: test {100 * m['test_accuracy']:.2f}% "

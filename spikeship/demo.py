@@ -2,6 +2,8 @@
 
 train (MSG + TWO, a few epochs, CPU) -> export (.net + ONNX) -> emulator on the whole test split -> Lava on a
 subset -> parity PyTorch = emulator = Lava, spike by spike -> energy report; then one summary table.
+``--task speech`` does the same on event-speech (spoken digits, the speech extra) with the recurrent
+``--arch speech`` network; what differs between the tasks is one entry of :data:`TASKS`.
 
 Each step calls the stage's own functions (no subprocess, no re-parsing of printed output) and prints where
 its artifacts are. A stage that is missing or fails is reported as such and the table says so; nothing is
@@ -22,25 +24,65 @@ import numpy as np
 from .errors import SpikeshipError
 from .files import output_folder, write_json
 
-DATASET = "event-digits"
+@dataclass(frozen=True)
+class Task:
+    """One `--task`: the data set (and how the data line describes it and its input axes), the network
+    presets it offers (the first is its default), T, epochs, and how many test samples Lava runs by default
+    (None: the whole split)."""
+
+    dataset: str
+    description: str
+    axes: str
+    archs: tuple[str, ...]
+    time_steps: int
+    epochs: int
+    lava_samples: int | None
+    lava_note: str = ""
+
+
+TASKS = {
+    "digits": Task("event-digits", "built in: sklearn's 1,797 digits seen by a simulated DVS", "polarity, y, x",
+                   ("dense", "conv"), time_steps=16, epochs=6, lava_samples=None),
+    "speech": Task("event-speech", "built in: spoken digits 0-9 in English and German by synthetic speakers, "
+                   "a cochlea model's spikes; the test speakers are unseen in training", "channel, 1, 1",
+                   ("speech",), time_steps=50, epochs=20, lava_samples=128,
+                   lava_note="a subset: Lava pauses once per sample to clear the recurrent synapse (a few samples "
+                             "per second); --lava-samples 640 runs the whole split (several minutes)"),
+}
+NETWORKS = {"speech": "recurrent"}  # how the summary names a preset's network, where not by its own name
 
 
 @dataclass(frozen=True)
 class DemoConfig:
+    """``arch``, ``epochs``, ``time_steps``, ``lava_samples``: None takes the task's (``TASKS``); the task's
+    ``lava_samples`` None is the whole test split."""
+
     out: str = "demo-out"
-    arch: str = "dense"
-    epochs: int = 6
-    time_steps: int = 16
-    lava_samples: int | None = None  # None: the whole test split
+    task: str = "digits"
+    arch: str | None = None
+    epochs: int | None = None
+    time_steps: int | None = None
+    lava_samples: int | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise SpikeshipError(f"--task must be one of {', '.join(TASKS)}, not {self.task!r}")
+        task = TASKS[self.task]
+        for name, value in (("arch", task.archs[0]), ("epochs", task.epochs), ("time_steps", task.time_steps)):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
         if self.epochs < 1:
             raise SpikeshipError(f"--epochs must be at least 1, not {self.epochs}")
         if self.lava_samples is not None and self.lava_samples < 0:
             raise SpikeshipError(f"--lava-samples must be >= 0, not {self.lava_samples}")
-        if self.arch not in ("dense", "conv"):
-            raise SpikeshipError(f"--arch must be dense or conv, not {self.arch!r}")
+        if self.arch not in task.archs:
+            raise SpikeshipError(f"--arch must be {' or '.join(task.archs)} for --task {self.task}, "
+                                 f"not {self.arch!r}")
+
+    @property
+    def dataset(self) -> str:
+        return TASKS[self.task].dataset
 
 
 class Step:
@@ -81,31 +123,37 @@ def run_demo(cfg: DemoConfig) -> dict:
 
     from .train.data import load_dataset
 
+    task = TASKS[cfg.task]
+    if task.dataset == "event-speech":  # the speech extra, before any work: one line, exit 2
+        from .train.speech_synth import espeak_version
+
+        espeak_version()
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     out = Path(cfg.out)
     output_folder(out, "the demo")
     wall0 = time.perf_counter()
     log: dict = {}
-    s: dict = {"dataset": DATASET, "arch": cfg.arch, "time_steps": cfg.time_steps, "epochs": cfg.epochs}
+    s: dict = {"dataset": cfg.dataset, "arch": cfg.arch, "time_steps": cfg.time_steps, "epochs": cfg.epochs}
     run_dir, net_path, onnx_path = out / "train", out / "model.net", out / "model.onnx"
 
     with Step(log, "imports", "imports: torch, lava-nc, lava-dl"):
         _quiet_imports()
-    with Step(log, "data", f"data: {DATASET} (built in: sklearn's 1,797 digits seen by a simulated DVS)"):
-        train_set = load_dataset(DATASET, None, cfg.time_steps, "train")
-        test_set = load_dataset(DATASET, None, cfg.time_steps, "test")
+    with Step(log, "data", f"data: {cfg.dataset} ({task.description})"):
+        _note_generation(cfg.dataset)
+        train_set = load_dataset(cfg.dataset, None, cfg.time_steps, "train")
+        test_set = load_dataset(cfg.dataset, None, cfg.time_steps, "test")
         s["test_samples"] = len(test_set)
         print(f"   train {len(train_set)}, test {len(test_set)} samples, input {train_set.input_shape} "
-              f"(polarity, y, x), T = {cfg.time_steps} bins of {train_set.window_us / 1000:.2f} ms, "
+              f"({task.axes}), T = {cfg.time_steps} bins of {train_set.window_us / 1000:.2f} ms, "
               f"{float(test_set.spikes.float().sum((1, 2, 3, 4)).mean()):.0f} input spikes per test sample")
     if "data" not in log or log["data"]["status"] != "ok":
         return _finish(out, s, log, wall0)
 
     epochs = f"{cfg.epochs} epoch{'s' if cfg.epochs > 1 else ''}"
-    with Step(log, "train", f"train: {cfg.arch} network, MSG + TWO, {epochs}, CPU"):
+    with Step(log, "train", f"train: {_network(cfg.arch)} network, MSG + TWO, {epochs}, CPU"):
         from .train.loop import TrainConfig, train
 
-        tcfg = TrainConfig(dataset=DATASET, arch=cfg.arch, time_steps=cfg.time_steps, epochs=cfg.epochs,
+        tcfg = TrainConfig(dataset=cfg.dataset, arch=cfg.arch, time_steps=cfg.time_steps, epochs=cfg.epochs,
                            method="msg", decode="two", seed=cfg.seed, out=str(run_dir),
                            progress=sys.stderr.isatty())
         print(f"   MSG mask probability {tcfg.mask_probability}, {tcfg.surrogate} surrogate, TWO beta {tcfg.beta}, "
@@ -139,7 +187,7 @@ def run_demo(cfg: DemoConfig) -> dict:
 
             net = read_net(net_path)  # what every later stage reads: the file
             emu = backends.run("emulator", net, x_all, backends.RunOptions(record_spikes=True))
-            meta = {"net": str(net_path), "backend": "emulator", "dataset": DATASET, "split": "test",
+            meta = {"net": str(net_path), "backend": "emulator", "dataset": cfg.dataset, "split": "test",
                     "sample_indices": [int(i) for i in test_set.indices]}
             report, raster = report_from_windows(net, x_all, list(emu.windows), emu.predictions, labels_all, meta)
             paths = write_report(report, out / "report", raster)
@@ -149,14 +197,33 @@ def run_demo(cfg: DemoConfig) -> dict:
                 print(f"   {line}")
             print(f"   report {paths['md']}, {paths['json']}, {paths['energy']}, {paths['raster']}")
 
-    n_lava = len(test_set) if cfg.lava_samples is None else min(cfg.lava_samples, len(test_set))
+    lava_samples = task.lava_samples if cfg.lava_samples is None else cfg.lava_samples
+    n_lava = len(test_set) if lava_samples is None else min(lava_samples, len(test_set))
     if emu is not None and n_lava > 0:
-        with Step(log, "lava", f"Lava (fixed_pt CPU simulator) on {n_lava} test samples; parity PyTorch = "
+        of = "" if n_lava == len(test_set) else f" of the {len(test_set)}"
+        with Step(log, "lava", f"Lava (fixed_pt CPU simulator) on {n_lava}{of} test samples; parity PyTorch = "
                                "emulator = Lava; energy report from Lava's spikes"):
+            if of and task.lava_note:
+                print(f"   {task.lava_note}")
             s.update(_lava_and_parity(out, net, net_path, run_dir, test_set, emu, n_lava))
     elif emu is not None:
         log["lava"] = {"status": "skipped (--lava-samples 0)", "seconds": 0.0}
     return _finish(out, s, log, wall0)
+
+
+def _network(arch: str) -> str:
+    return NETWORKS.get(arch, arch)
+
+
+def _note_generation(dataset: str) -> None:
+    """event-speech is synthesized once and cached: say so when this run is the one that makes it."""
+    if dataset != "event-speech":
+        return
+    from .train import event_speech
+
+    path = event_speech.cache_path(event_speech.DEFAULT_CONFIG)
+    if not path.is_file():
+        print(f"   first use: synthesizing the set (1-2 minutes on 2 cores), cached in {path}", flush=True)
 
 
 def _quiet_imports() -> None:
@@ -193,7 +260,7 @@ def _lava_and_parity(out: Path, net, net_path: Path, run_dir: Path, test_set, em
     run = check_parity(net, model, x, labels, against=("lava",), reference=emu.subset(pick))
     seconds = time.perf_counter() - t0
     result, lava, reference = run.result, run.runs["lava"], run.runs["emulator"]
-    meta = {"net": str(net_path), "dataset": DATASET, "split": "test",
+    meta = {"net": str(net_path), "dataset": test_set.name, "split": "test",
             "sample_indices": [int(test_set.indices[i]) for i in pick]}
     lava_report, lava_raster = report_from_windows(net, x, list(lava.windows), lava.predictions, labels,
                                                    {**meta, "backend": "lava"})
@@ -251,7 +318,7 @@ def print_summary(s: dict) -> None:
     ]
     print("\n" + "=" * 78)
     epochs = f"{s['epochs']} epoch{'s' if s['epochs'] > 1 else ''}"
-    print(f"spikeship demo: {s['dataset']}, {s['arch']} network, T = {s['time_steps']}, {epochs} "
+    print(f"spikeship demo: {s['dataset']}, {_network(s['arch'])} network, T = {s['time_steps']}, {epochs} "
           f"MSG + TWO")
     print(f"{'':36}{'accuracy':>10}{'samples':>9}")
     for name, acc, n, st in rows:
@@ -284,21 +351,28 @@ def print_summary(s: dict) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    d = DemoConfig()
+    d, speech = DemoConfig(), TASKS["speech"]
     parser.add_argument("--out", metavar="DIR", default=d.out, help=f"output folder (default: {d.out})")
-    parser.add_argument("--epochs", type=int, default=d.epochs, help=f"training epochs (default: {d.epochs})")
-    parser.add_argument("--arch", choices=("dense", "conv"), default=d.arch,
-                        help="network preset (default: dense, about 0.6 s per epoch on 2 idle cores; conv: "
-                             "about 24 s per epoch)")
+    parser.add_argument("--task", choices=tuple(TASKS), default=d.task,
+                        help=f"digits (default): event-digits, the dense or conv network; speech: event-speech "
+                             f"(spoken digits; needs the speech extra) with the recurrent --arch speech network, "
+                             f"T = {speech.time_steps}, {speech.epochs} epochs, Lava on {speech.lava_samples} "
+                             f"test samples (a few minutes on 2 cores)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help=f"training epochs (default: {d.epochs}; --task speech: {speech.epochs})")
+    parser.add_argument("--arch", choices=tuple(a for t in TASKS.values() for a in t.archs), default=None,
+                        help="network preset (--task digits: dense, the default, about 0.6 s per epoch on 2 idle "
+                             "cores, or conv, about 24 s per epoch; --task speech: speech)")
     parser.add_argument("--lava-samples", type=int, default=None, metavar="N",
                         help="test samples run in Lava and checked for parity (default: the whole test split, "
-                             "about 4 s for the dense preset on 2 idle cores; 0 skips Lava)")
+                             "about 4 s for the dense preset on 2 idle cores; --task speech: "
+                             f"{speech.lava_samples}; 0 skips Lava)")
     parser.add_argument("--seed", type=int, default=d.seed)
 
 
 def run(args) -> int:
-    cfg = DemoConfig(out=args.out, arch=args.arch, epochs=args.epochs, lava_samples=args.lava_samples,
-                     seed=args.seed)
+    cfg = DemoConfig(out=args.out, task=args.task, arch=args.arch, epochs=args.epochs,
+                     lava_samples=args.lava_samples, seed=args.seed)
     s = run_demo(cfg)
     failed = [k for k, v in s["steps"].items() if not (v["status"] == "ok" or v["status"].startswith("skipped"))]
     if failed or s.get("parity_ok") is False or s.get("reports_identical") is False:
