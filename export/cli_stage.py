@@ -16,7 +16,8 @@ from .stage import ExportConfig, describe, export_checkpoint
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", nargs="?", metavar="RUN/model.pt", help="checkpoint written by spikeship train")
-    parser.add_argument("--out", metavar="model.net", help="netx HDF5 file to write (required unless --onnx)")
+    parser.add_argument("--out", metavar="model.net",
+                        help="netx HDF5 file to write (required unless --onnx or --nir is given)")
     parser.add_argument("--onnx", metavar="model.onnx", help="also (or only) write the per-step integer ONNX model")
     parser.add_argument("--nir", metavar="model.nir",
                         help="also (or only) write the network as a NIR graph (readout as an Affine node, TWO weights, "
