@@ -94,18 +94,25 @@ def format_table(results: list[dict], archs: list[str], seeds: list[int]) -> str
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--arch", nargs="+", default=["dense"], choices=["dense", "conv", "speech"])
-    p.add_argument("--config", default=None, metavar="FILE", help="network from a TOML file instead of --arch")
+def add_training_arguments(p: argparse.ArgumentParser, epochs: int, time_steps: int | None, settings) -> None:
+    """The flags every training study shares (this script's and speech_studies.py's)."""
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
-    p.add_argument("--epochs", type=int, default=15)
-    p.add_argument("--time-steps", type=int, default=16)
+    p.add_argument("--settings", nargs="+", default=settings, choices=list(SETTINGS),
+                   help="default: " + ("the study's" if settings is None else " ".join(settings)))
+    p.add_argument("--epochs", type=int, default=epochs)
+    p.add_argument("--time-steps", type=int, default=time_steps,
+                   help="default: " + (str(time_steps) if time_steps is not None else "50 on event-speech, 16 otherwise"))
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=None, help="default: TrainConfig's")
     p.add_argument("--mask-prob", type=float, default=0.5)
     p.add_argument("--surrogate", default="arctan", choices=["piecewise", "arctan", "slayer"])
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--arch", nargs="+", default=["dense"], choices=["dense", "conv", "speech"])
+    p.add_argument("--config", default=None, metavar="FILE", help="network from a TOML file instead of --arch")
+    add_training_arguments(p, epochs=15, time_steps=16, settings=list(SETTINGS))
     p.add_argument("--alpha", type=float, default=2.0)
     p.add_argument("--rescale", action="store_true", help="MSG: divide kept surrogate entries by 1 - p")
     p.add_argument("--dataset", default="event-digits")

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ablation import SETTINGS, load_frames, mean_std  # noqa: E402
+from ablation import SETTINGS, add_training_arguments, load_frames, mean_std  # noqa: E402
 
 #: network name -> spiking layers (kind, features); the readout follows
 NETWORKS = {
@@ -297,14 +297,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("study", choices=list(STUDIES) + ["report"])
     p.add_argument("--dataset", default=None, choices=list(DEFAULT_T), help="only this data set's runs")
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--settings", nargs="+", default=None, choices=list(SETTINGS), help="default: the study's")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--time-steps", type=int, default=None, help="default: 50 on event-speech, 16 on event-digits")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=None, help="default: TrainConfig's")
-    p.add_argument("--mask-prob", type=float, default=0.5)
-    p.add_argument("--surrogate", default="arctan", choices=["piecewise", "arctan", "slayer"])
+    add_training_arguments(p, epochs=30, time_steps=None, settings=None)  # T: 50 on event-speech, 16 on event-digits
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--shard", default="0/1", help="K/N: run every N-th run of the grid, starting at K")
     p.add_argument("--out", default="runs/studies")
