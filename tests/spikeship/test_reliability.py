@@ -147,3 +147,26 @@ def test_train_into_an_immutable_folder_fails_before_any_epoch(immutable, where)
     expected = (f"cannot create the folder {out}: " if where == "inside" else f"cannot write into the folder {out}: ")
     assert done.error_line.startswith("spikeship: " + expected)
     assert "epoch" not in done.out
+
+
+def _in_process(capsys, *argv) -> tuple[int, str]:
+    """The CLI in this process (cheaper than a subprocess): exit code and the one line on stderr."""
+    from spikeship.cli import main
+
+    capsys.readouterr()
+    code = main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("spikeship: "), err
+    return code, err.strip()
+
+
+@pytest.mark.parametrize("where", ["report", "a/b/report"])
+def test_a_failed_report_leaves_no_folder_behind(exported, tmp_path, capsys, where):
+    _, net = exported
+    code, err = _in_process(capsys, "report", net, "--samples", "100000", "--out", tmp_path / where)
+    assert code == 2 and "asked for 100000 samples" in err
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "mine").mkdir()  # a folder that was there before stays
+    code, _ = _in_process(capsys, "report", net, "--samples", "100000", "--out", tmp_path / "mine")
+    assert code == 2 and (tmp_path / "mine").is_dir()
+
