@@ -100,6 +100,24 @@ def output_folder(path: str | Path, what: str = "the output") -> Path:
     return path
 
 
+@contextmanager
+def new_output_folder(path: str | Path, what: str = "the output") -> Iterator[Path]:
+    """:func:`output_folder` for a stage that may still fail after making it: if the block raises (a bad input
+    found later, Ctrl-C), the folders this call created are removed again while they are still empty."""
+    path = Path(path)
+    created = [p for p in (path, *path.parents) if not p.exists()]  # deepest first
+    output_folder(path, what)
+    try:
+        yield path
+    except BaseException:
+        for folder in created:
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (something was written) or already gone: leave it and its parents
+                break
+        raise
+
+
 def write_bytes(path: str | Path, data: bytes) -> Path:
     with atomic_output(path) as tmp:
         tmp.write_bytes(data)

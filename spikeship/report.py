@@ -34,7 +34,7 @@ from .energy import (
     synapse_count,
 )
 from .errors import SpikeshipError
-from .files import output_folder
+from .files import new_output_folder
 from .network import Network
 from .report_files import render_markdown, summary_lines, write_report
 
@@ -269,21 +269,21 @@ def run_report(cfg: ReportConfig) -> ReportResult | None:
     if out.exists() and not out.is_dir():
         raise SpikeshipError(f"--out {out} is a file; the report needs a folder")
     net = read_net(cfg.net)
-    output_folder(out, "the report")  # writable before anything runs
-    dataset, data_dir, downsample = run_data(net, cfg.dataset, cfg.data_dir, cfg.downsample)
-    samples = load_samples(dataset, data_dir, cfg.split, net.time_steps, cfg.samples, downsample)
-    backends.check_inputs(net, samples.inputs)  # a shape mismatch fails here, before any backend starts
-    meta = {"net": str(cfg.net), "backend": cfg.backend, "dataset": dataset, "split": cfg.split,
-            "sample_indices": [int(i) for i in samples.indices]}
-    from . import distributed
+    with new_output_folder(out, "the report"):  # writable before anything runs; removed again if it fails
+        dataset, data_dir, downsample = run_data(net, cfg.dataset, cfg.data_dir, cfg.downsample)
+        samples = load_samples(dataset, data_dir, cfg.split, net.time_steps, cfg.samples, downsample)
+        backends.check_inputs(net, samples.inputs)  # a shape mismatch fails here, before any backend starts
+        meta = {"net": str(cfg.net), "backend": cfg.backend, "dataset": dataset, "split": cfg.split,
+                "sample_indices": [int(i) for i in samples.indices]}
+        from . import distributed
 
-    done = report_on_inputs(net, samples.inputs, samples.labels, cfg.backend, meta,
-                            RunOptions(workers=cfg.workers, device=cfg.device), cfg.batch_size)
-    if done is None:  # a rank other than 0 under torchrun
-        return None
-    report, raster = done
-    report["meta"]["world_size"] = distributed.world().size
-    paths = write_report(report, out, raster)
+        done = report_on_inputs(net, samples.inputs, samples.labels, cfg.backend, meta,
+                                RunOptions(workers=cfg.workers, device=cfg.device), cfg.batch_size)
+        if done is None:  # a rank other than 0 under torchrun
+            return None
+        report, raster = done
+        report["meta"]["world_size"] = distributed.world().size
+        paths = write_report(report, out, raster)
     return ReportResult(report, paths, time.perf_counter() - start)
 
 
