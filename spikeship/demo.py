@@ -27,8 +27,8 @@ from .files import output_folder, write_json
 @dataclass(frozen=True)
 class Task:
     """One `--task`: the data set (and how the data line describes it and its input axes), the network
-    presets it offers (the first is its default), T, epochs, and how many test samples Lava runs by default
-    (None: the whole split)."""
+    presets it offers (the first is its default), T and epochs. Lava runs the whole test split unless
+    ``--lava-samples`` says otherwise."""
 
     dataset: str
     description: str
@@ -36,26 +36,22 @@ class Task:
     archs: tuple[str, ...]
     time_steps: int
     epochs: int
-    lava_samples: int | None
-    lava_note: str = ""
 
 
 TASKS = {
     "digits": Task("event-digits", "built in: sklearn's 1,797 digits seen by a simulated DVS", "polarity, y, x",
-                   ("dense", "conv"), time_steps=16, epochs=6, lava_samples=None),
+                   ("dense", "conv"), time_steps=16, epochs=6),
     "speech": Task("event-speech", "built in: spoken digits 0-9 in English and German by synthetic speakers, "
                    "a cochlea model's spikes; the test speakers are unseen in training", "channel, 1, 1",
-                   ("speech",), time_steps=50, epochs=20, lava_samples=128,
-                   lava_note="a subset: Lava pauses once per sample to clear the recurrent synapse (a few samples "
-                             "per second); --lava-samples 640 runs the whole split (several minutes)"),
+                   ("speech",), time_steps=50, epochs=20),
 }
 NETWORKS = {"speech": "recurrent"}  # how the summary names a preset's network, where not by its own name
 
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """``arch``, ``epochs``, ``time_steps``, ``lava_samples``: None takes the task's (``TASKS``); the task's
-    ``lava_samples`` None is the whole test split."""
+    """``arch``, ``epochs``, ``time_steps``: None takes the task's (``TASKS``); ``lava_samples`` None is the
+    whole test split."""
 
     out: str = "demo-out"
     task: str = "digits"
@@ -197,14 +193,11 @@ def run_demo(cfg: DemoConfig) -> dict:
                 print(f"   {line}")
             print(f"   report {paths['md']}, {paths['json']}, {paths['energy']}, {paths['raster']}")
 
-    lava_samples = task.lava_samples if cfg.lava_samples is None else cfg.lava_samples
-    n_lava = len(test_set) if lava_samples is None else min(lava_samples, len(test_set))
+    n_lava = len(test_set) if cfg.lava_samples is None else min(cfg.lava_samples, len(test_set))
     if emu is not None and n_lava > 0:
         of = "" if n_lava == len(test_set) else f" of the {len(test_set)}"
         with Step(log, "lava", f"Lava (fixed_pt CPU simulator) on {n_lava}{of} test samples; parity PyTorch = "
                                "emulator = Lava; energy report from Lava's spikes"):
-            if of and task.lava_note:
-                print(f"   {task.lava_note}")
             s.update(_lava_and_parity(out, net, net_path, run_dir, test_set, emu, n_lava))
     elif emu is not None:
         log["lava"] = {"status": "skipped (--lava-samples 0)", "seconds": 0.0}
@@ -356,8 +349,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", choices=tuple(TASKS), default=d.task,
                         help=f"digits (default): event-digits, the dense or conv network; speech: event-speech "
                              f"(spoken digits; needs the speech extra) with the recurrent --arch speech network, "
-                             f"T = {speech.time_steps}, {speech.epochs} epochs, Lava on {speech.lava_samples} "
-                             f"test samples (a few minutes on 2 cores)")
+                             f"T = {speech.time_steps}, {speech.epochs} epochs (3-4 minutes on 2 idle cores)")
     parser.add_argument("--epochs", type=int, default=None,
                         help=f"training epochs (default: {d.epochs}; --task speech: {speech.epochs})")
     parser.add_argument("--arch", choices=tuple(a for t in TASKS.values() for a in t.archs), default=None,
@@ -365,8 +357,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "cores, or conv, about 24 s per epoch; --task speech: speech)")
     parser.add_argument("--lava-samples", type=int, default=None, metavar="N",
                         help="test samples run in Lava and checked for parity (default: the whole test split, "
-                             "about 4 s for the dense preset on 2 idle cores; --task speech: "
-                             f"{speech.lava_samples}; 0 skips Lava)")
+                             "about 4 s for the dense preset on 2 idle cores, 30-50 s for --task speech; 0 skips Lava)")
     parser.add_argument("--seed", type=int, default=d.seed)
 
 
