@@ -27,6 +27,7 @@ from .energy import (
     concat_counts,
     cores_needed,
     count_layer,
+    geometry,
     loihi_energy_pj,
     loihi_energy_terms_pj,
     mac_energy_pj,
@@ -59,7 +60,9 @@ ASSUMPTIONS = (
     "Cores: max(compartments / neurons per core, synapse bytes / synaptic memory per core); a lower bound "
     "(no routing or list overhead). Fan-in is checked per neuron against the axons per core; output-axon "
     "(fan-out) limits depend on placement and are not checked.",
-    "ANN reference: the same layers run once as a non-spiking ANN (conv MACs include padded taps).",
+    "ANN reference: the same layers run once as a non-spiking ANN (conv MACs include padded taps); a network "
+    "with a recurrent layer is compared with the same layers as a non-spiking RNN stepped over the T input "
+    "frames (MACs x T), since one step of an RNN does not classify a sequence.",
     hardware.LOIHI2_ENERGY_NOTE + " The Loihi figures are Loihi 1's.",
 )
 
@@ -140,13 +143,20 @@ def _ratio(a: float, b: float) -> float | None:
     return a / b if b else None
 
 
-def layer_entry(c: LayerCounts, e: LoihiOpEnergy, limits: CoreLimits) -> dict:
-    """Everything the report says about one layer; energies in pJ per inference (mean over samples)."""
+def ann_steps(counts: list[LayerCounts], time_steps: int) -> int:
+    """How many times the ANN reference runs per inference: once for a feed-forward network; T times (an RNN
+    over the input frames) when a layer is recurrent."""
+    return time_steps if any(geometry(c.layer).recurrent for c in counts) else 1
+
+
+def layer_entry(c: LayerCounts, e: LoihiOpEnergy, limits: CoreLimits, steps: int = 1) -> dict:
+    """Everything the report says about one layer; energies in pJ per inference (mean over samples);
+    ``steps``: :func:`ann_steps`."""
     g = c.layer
     loihi = loihi_energy_pj(c.synops, c.active, c.idle, c.messages, e)
     terms = {k: float(np.mean(v)) for k, v in loihi_energy_terms_pj(c.synops, c.active, c.idle, c.messages,
                                                                          e).items()}
-    macs = ann_macs(g)
+    macs = ann_macs(g) * steps
     synops_mean = float(np.mean(c.synops))
     cores = cores_needed(g, limits)
     entry = {
@@ -185,7 +195,8 @@ def build_report(counts: list[LayerCounts], *, time_steps: int, meta: dict,
     """The report as a JSON-ready dict (no timings in it: two backends on the same samples give equal dicts
     except for ``meta``)."""
     e, limits = op_energy(), core_limits()
-    layers = [layer_entry(c, e, limits) for c in counts]
+    steps = ann_steps(counts, time_steps)
+    layers = [layer_entry(c, e, limits, steps) for c in counts]
     n = len(counts[0].synops)
     total_loihi = np.sum([loihi_energy_pj(c.synops, c.active, c.idle, c.messages, e) for c in counts], axis=0)
     energy = {k: float(sum(layer["energy_pj"][k] for layer in layers))
@@ -203,7 +214,7 @@ def build_report(counts: list[LayerCounts], *, time_steps: int, meta: dict,
         "spikes": _stats(np.sum([c.spikes_out for c in counts], axis=0)),
         "synops": _stats(synops), "neuron_updates": sum(c.updates for c in counts),
         "active_updates": _stats(np.sum([c.active for c in counts], axis=0)),
-        "ann_macs": macs, "energy_pj": energy, "ratios": _ratios(energy, float(np.mean(synops)), macs),
+        "ann_macs": macs, "ann_steps": steps, "energy_pj": energy, "ratios": _ratios(energy, float(np.mean(synops)), macs),
         "cores": cores, "exceeded": exceeded,
         "latency_steps": time_steps, "pipeline_depth_steps": spiking + 1,
     }

@@ -84,7 +84,9 @@ def render_markdown(report: dict) -> str:
         f"{_nj(en['ann_fp32'])} nJ in FP32 (ratio {_fmt(r['paper_fp32'])}); SNN {_nj(en['snn_ac_int8'])} nJ vs "
         f"ANN {_nj(en['ann_int8'])} nJ in INT8 (ratio {_fmt(r['paper_int8'])}).",
         f"- Loihi-table SNN vs ANN: {_fmt(r['loihi_vs_ann_fp32'])}x the FP32 ANN, "
-        f"{_fmt(r['loihi_vs_ann_int8'])}x the INT8 ANN. SynOps per ANN MAC: {_fmt(r['synops_per_mac'])}.",
+        f"{_fmt(r['loihi_vs_ann_int8'])}x the INT8 ANN. SynOps per ANN MAC: {_fmt(r['synops_per_mac'])}."
+        + ("" if totals.get("ann_steps", 1) == 1 else f" (The ANN is the same layers as a non-spiking RNN "
+                                                      f"stepped over the {totals['ann_steps']} input frames.)"),
         f"- Latency: {T} time steps per inference (the decision is read at the end of the window); pipeline "
         f"depth {totals['pipeline_depth_steps']} steps (one per synapse layer, readout included).",
         f"- Resources: {totals['cores']} Loihi cores (lower bound); "
@@ -180,7 +182,8 @@ def summary_lines(report: dict) -> list[str]:
              f"{t['synops']['mean']:,.0f} SynOps, {t['input_events']['mean']:.1f} input events per inference"]
     if "accuracy" in t:
         lines.append(f"accuracy {100 * t['accuracy']:.2f}% ({t['correct']}/{t['samples']})")
-    lines.append(f"energy per inference: Loihi table {_nj(en['loihi'])} nJ; ANN {_nj(en['ann_fp32'])} nJ FP32, "
+    ann = "ANN" if t.get("ann_steps", 1) == 1 else f"RNN over {t['ann_steps']} steps"
+    lines.append(f"energy per inference: Loihi table {_nj(en['loihi'])} nJ; {ann} {_nj(en['ann_fp32'])} nJ FP32, "
                  f"{_nj(en['ann_int8'])} nJ INT8 (Loihi/ANN INT8 {_fmt(r['loihi_vs_ann_int8'])}, "
                  f"AC/MAC FP32 {_fmt(r['paper_fp32'])})")
     exceeded = "exceeded: " + "; ".join(t["exceeded"]) if t["exceeded"] else "no limit exceeded"

@@ -86,6 +86,7 @@ def test_energy_totals_add_up(emulator_report):
     active = first["active_updates"]["mean"]
     assert terms["updates"] == pytest.approx(active * 81 + (first["neuron_updates"] - active) * 52)
     assert t["latency_steps"] == report["time_steps"] and t["pipeline_depth_steps"] == 5
+    assert t["ann_steps"] == 1  # feed-forward: the ANN reference runs once per inference
 
 
 def test_lava_and_emulator_reports_are_identical(conv_case, emulator_report):
