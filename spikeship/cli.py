@@ -42,7 +42,7 @@ STAGES = {
     "run": Stage("spikeship.deploy.cli_stage", "run a .net file in Lava or the emulator"),
     "parity": Stage("spikeship.sim.cli_stage", "compare PyTorch, emulator and Lava spike by spike"),
     "report": Stage("spikeship.report_stage", "spike counts, synaptic operations and energy"),
-    "demo": Stage("spikeship.demo", "train, export, run, parity and report on event-digits or event-speech"),
+    "demo": Stage("spikeship.demo", "train, export, run, parity and report, end to end (--task digits|speech)"),
 }
 
 
