@@ -11,7 +11,6 @@ process as for the data set, and the script checks that their spikes equal the c
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -20,7 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from spikeship.errors import SpikeshipError  # noqa: E402
+from spikeship.errors import run_script  # noqa: E402
 from spikeship.files import atomic_output  # noqa: E402
 from spikeship.train import event_speech as es  # noqa: E402
 
@@ -79,8 +78,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except SpikeshipError as err:  # bad input or the speech extra missing: one line, exit 2
-        print(f"spikeship: {err}", file=sys.stderr)
-        sys.exit(err.exit_code)
+    run_script(main)  # bad input or the speech extra missing: one line, exit 2

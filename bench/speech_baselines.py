@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 
 import numpy as np
 
-from spikeship.errors import SpikeshipError
+from spikeship.errors import run_script
 
 
 def counts(arrays: dict, split: str, channels: int, bins: int, window_us: int) -> np.ndarray:
@@ -129,8 +128,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except SpikeshipError as err:  # bad input or the speech extra missing: one line, exit 2
-        print(f"spikeship: {err}", file=sys.stderr)
-        sys.exit(err.exit_code)
+    run_script(main)  # bad input or the speech extra missing: one line, exit 2

@@ -11,12 +11,11 @@ It bounds from below what a recurrent network can get out of the set in a few CP
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
 import numpy as np
 
-from spikeship.errors import SpikeshipError
+from spikeship.errors import run_script
 
 
 def frames(ds, time_steps: int) -> np.ndarray:
@@ -73,8 +72,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except SpikeshipError as err:
-        print(f"spikeship: {err}", file=sys.stderr)
-        sys.exit(err.exit_code)
+    run_script(main)  # bad input or the speech extra missing: one line, exit 2

@@ -14,3 +14,15 @@ class Terminated(BaseException):
     "spikeship: terminated" and exits 128 + 15."""
 
     exit_code = 143
+
+
+def run_script(main) -> None:
+    """Run a script's ``main()`` (bench/ and tools): a :class:`SpikeshipError` (bad input, the speech extra
+    missing) becomes one line ``spikeship: ...`` on stderr and its exit status, as in the CLI."""
+    import sys
+
+    try:
+        main()
+    except SpikeshipError as err:
+        print(f"spikeship: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)
