@@ -25,7 +25,7 @@ import threading
 from dataclasses import dataclass
 
 from spikeship import __version__
-from spikeship.distributed import world
+from spikeship.distributed import leave, world
 from spikeship.errors import SpikeshipError, Terminated
 
 
@@ -66,12 +66,26 @@ def _import_quietly(name: str):
         raise
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors (an unknown flag or choice, a missing argument, flags that exclude each other)
+    turned into one line ``spikeship: <command>: <message> (see --help)``, exit 2, like every other error a
+    user can cause (argparse itself prints its usage block and exits from inside ``parse_args``)."""
+
+    command: str | None = None  # the subcommand being parsed, for the errors the root parser reports
+
+    def error(self, message: str):
+        command = self.prog.removeprefix("spikeship").strip() or self.command
+        where, prog = (f"{command}: ", f"spikeship {command}") if command else ("", "spikeship")
+        raise SpikeshipError(f"{where}{message} (see `{prog} --help`)")
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser; only ``command``'s stage is imported and given its flags."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="spikeship",
         description="Train spiking networks with MSG+TWO, export them to Lava-DL netx, run them "
                     "in Lava, prove parity spike by spike, and report energy.")
+    parser.command = command
     parser.add_argument("--version", action="version", version=f"spikeship {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, stage in STAGES.items():
@@ -111,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 2
         result = args._run(args)
+        leave()  # under torchrun: every rank is here, done; see distributed.leave
         return 0 if result is None else int(result)
     except SpikeshipError as err:
         message = " ".join(str(err).split("\n")).strip() or type(err).__name__

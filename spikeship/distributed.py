@@ -113,10 +113,21 @@ def on_shards(fn, x, concat, w: World):
 
 
 def leave() -> None:
-    """Leave the process group, if one was joined."""
+    """Leave the process group, if one was joined: a barrier, then destroy it.
+
+    Left to interpreter shutdown, Gloo's worker threads were torn down unjoined now and then ("terminate
+    called without an active exception", SIGABRT of a rank whose work was done: 1 sharded Lava run in 6).
+    Destroyed at once after the last collective, the group's destructor (which holds the GIL) joined a worker
+    thread that was still releasing that collective's tensors and needed the GIL: a deadlock (seen once in 6).
+    The barrier lets every worker finish and release its previous work first; its own work holds no Python
+    object. Not after a failure (another rank may be gone): then the process just exits."""
     try:
         import torch.distributed as dist
     except ImportError:  # pragma: no cover - torch is a dependency
         return
     if dist.is_available() and dist.is_initialized():
+        import gc
+
+        dist.barrier()
+        gc.collect()
         dist.destroy_process_group()

@@ -119,6 +119,7 @@ def import_nir(cfg: ImportConfig) -> ImportResult:
     from .train.nir_graph import chain, graph_metadata, read_graph, walk_graph
     from .train.nir_import import build_model, map_to_loihi, model_card, save_imported, two_weights_for
 
+    check_writable(cfg.out)  # before reading anything: a bad --out is reported first
     graph = read_graph(cfg.nir)
     try:
         meta = graph_metadata(graph)
@@ -132,7 +133,6 @@ def import_nir(cfg: ImportConfig) -> ImportResult:
     if dataset is None:
         raise SpikeshipError(f"{cfg.nir}: the graph's metadata names no data set; give --dataset NAME "
                              f"({', '.join(DATASETS)})")
-    check_writable(cfg.out)
     steps = cfg.time_steps or (len(meta.two_weights) if meta.two_weights else DEFAULT_TIME_STEPS)
     first = load_dataset(dataset, cfg.data_dir, steps, cfg.split, max_samples=1, downsample=cfg.downsample)
     try:

@@ -82,7 +82,22 @@ def test_console_script_version_and_unknown_command():
     done = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout) == (0, f"spikeship {__version__}\n")
     bad = subprocess.run([str(exe), "fly"], capture_output=True, text=True, timeout=60)
-    assert bad.returncode == 2 and "invalid choice: 'fly'" in bad.stderr
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.startswith("spikeship: argument COMMAND: invalid choice: 'fly'") and bad.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["train", "--split", "x"], "spikeship: train: unrecognized arguments: --split x (see `spikeship train --help`)"),
+    (["run", "m.net", "--split", "dev"], "spikeship: run: argument --split: invalid choice: 'dev' (choose from "),
+    (["run", "m.net", "--samples", "many"], "spikeship: run: argument --samples: invalid int value: 'many'"),
+    (["export", "--nir-dt"], "spikeship: export: argument --nir-dt: expected one argument"),
+])
+def test_argument_errors_are_one_line_and_exit_2(argv, expected, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith(expected) and err.count("\n") == 1, err
+    assert list(tmp_path.iterdir()) == []  # nothing written
 
 
 def test_import_time_notices_of_dependencies_are_held_back():

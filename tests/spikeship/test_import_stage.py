@@ -72,6 +72,22 @@ def test_fine_tune_an_imported_network_with_train_init(tmp_path, capsys):
     assert tuned.metrics["arch"] == f"init:{ckpt}"
     moved = [k for k in start.state_dict if "synapse.weight" in k or k == "readout.weight"]
     assert any(not torch.equal(start.state_dict[k], tuned.state_dict[k]) for k in moved)
-    with pytest.raises(SystemExit) as exit_:  # argparse: the network comes from --init or --config, not both
-        main(["train", "--init", str(ckpt), "--config", "x.toml", "--out", str(run)])
-    assert exit_.value.code == 2 and "not allowed with argument --init" in capsys.readouterr().err
+    capsys.readouterr()
+    # the network comes from --init or --config, not both (argparse's check, as one line)
+    assert main(["train", "--init", str(ckpt), "--config", "x.toml", "--out", str(run)]) == 2
+    assert capsys.readouterr().err == ("spikeship: train: argument --config: not allowed with argument --init "
+                                       "(see `spikeship train --help`)\n")
+
+
+@pytest.mark.parametrize("out, message", [
+    ("missing/model.pt", "output folder does not exist: {tmp}/missing"),
+    (".", "cannot write {tmp}: it is a folder"),
+])
+def test_a_bad_out_is_reported_before_the_graph_is_read(out, message, tmp_path, monkeypatch, capsys):
+    """--out is checked first: a folder that does not exist or a folder given as the file is the one line, even
+    when the graph (here a file that is not NIR at all) would fail too; nothing is written."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "garbage.nir").write_bytes(b"not hdf5")
+    assert main(["import", "garbage.nir", "--out", str(tmp_path / out), "--dt", "1e-4"]) == 2
+    assert capsys.readouterr().err == "spikeship: " + message.format(tmp=tmp_path) + "\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["garbage.nir"]
