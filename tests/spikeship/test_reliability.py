@@ -238,6 +238,11 @@ def _truncated_net(folder, net):
     (folder / "t.net").write_bytes(data[: len(data) // 2])
 
 
+def _truncated_checkpoint(folder, net):
+    data = net.with_name("model.pt").read_bytes()  # the checkpoint exported beside the .net
+    (folder / "t.pt").write_bytes(data[: len(data) // 2])
+
+
 def _nir_graph(folder, net):
     from nir_graphs import digits_graph, write
 
@@ -264,9 +269,24 @@ ARGUMENT_CASES = {  # (argv, files to make, message); NET: the exported .net fil
                                  "not a spikeship checkpoint: NET (not a torch zip archive)"),
     "export nir-dt not positive": (["export", "CKPT", "--nir", "m.nir", "--nir-dt", "-1"], {},
                                    "--nir-dt must be a positive number of seconds, got -1.0"),
+    "export truncated checkpoint": (["export", "t.pt", "--out", "m.net"], {"t.pt": _truncated_checkpoint},
+                                    "not a spikeship checkpoint: t.pt (not a torch zip archive)"),
+    "parity truncated checkpoint": (["parity", "t.pt", "NET", "--samples", "2"], {"t.pt": _truncated_checkpoint},
+                                    "not a spikeship checkpoint: t.pt (not a torch zip archive)"),
     "import out missing folder": (["import", "m.nir", "--out", "none/m.pt", "--dt", "1e-4", "--dataset", "event-digits"], {"m.nir": _nir_graph},
                                   "output folder does not exist: none"),
 }
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a machine with a CUDA device")
+@pytest.mark.parametrize("argv", [["run", "NET", "--backend", "emulator", "--device", "cuda", "--samples", "2"],
+                                  ["train", "--device", "cuda", "--epochs", "1", "--out", "run"]])
+def test_device_cuda_without_a_gpu_is_one_line(exported, tmp_path, capsys, monkeypatch, argv):
+    monkeypatch.chdir(tmp_path)
+    argv = [str(exported[1]) if a == "NET" else a for a in argv]
+    code, err = _in_process(capsys, *argv)
+    assert (code, err) == (2, "spikeship: --device cuda: no CUDA device is available here (use --device cpu)")
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("case", list(ARGUMENT_CASES))
