@@ -226,11 +226,15 @@ def test_dense_weights_lava_would_change_are_refused(conv_net, tmp_path, corner,
 
 def test_what_lava_holds_exactly_is_accepted(conv_net):
     q = quantize_model(conv_net, two_for(conv_net))
-    check(_all_negative_dense(q, (-254, -2)))  # not a power of two
-    check(_set_weight(_all_negative_dense(q, (-256, -2)), 3, (1, 1), 2))  # mixed sign
+    for net in (_all_negative_dense(q, (-254, -2)),  # not a power of two
+                _set_weight(_all_negative_dense(q, (-256, -2)), 3, (1, 1), 2)):  # mixed sign
+        w = net.layers[3].weight
+        assert np.array_equal(_lava_dense_effective(w), w)  # Lava's own functions keep every weight
+        assert len(check(net)) == net.num_layers  # and the check accepts it: resources for every layer
     conv = -np.abs(q.layers[0].weight) - 2  # Lava's Conv applies weights as they are: all negative is fine
     conv[0, 0, 0, 0] = -256
-    check(_replace_layer(q, 0, weight=conv))
+    net = _replace_layer(q, 0, weight=conv)
+    assert len(check(net)) == net.num_layers and net.layers[0].weight.min() == -256
 
 
 def _lava_dense_effective(w: np.ndarray) -> np.ndarray:

@@ -198,10 +198,14 @@ def test_the_emulator_never_sets_torchs_process_wide_thread_count(conv_case, mon
     def refuse(n):
         raise AssertionError(f"torch.set_num_threads({n}) called")
 
+    threads_before = torch.get_num_threads()
     monkeypatch.setattr(torch, "set_num_threads", refuse)
     net = read_net(conv_case[0])
+    ref = emulate(net, conv_case[2], engine="numba", threads=1)
     for engine in ("cpu", "cpu-product"):
-        emulate(net, conv_case[2], engine=engine, threads=2, batch_size=4)
+        res = emulate(net, conv_case[2], engine=engine, threads=2, batch_size=4)
+        assert np.array_equal(res.readout, ref.readout) and np.array_equal(res.counts, ref.counts), engine
+        assert torch.get_num_threads() == threads_before, engine
 
 
 def test_an_interrupted_run_stops_its_threads(conv_case):
