@@ -328,13 +328,14 @@ def print_summary(s: dict) -> None:
         print(f"parity: {status('lava')}")
     t = s.get("report")
     if t:
+        from .report_files import ann_label
+
         en, r = t["energy_pj"], t["ratios"]
         print(f"per inference ({t['samples']} test samples): {t['spikes']['mean']:.0f} spikes, "
               f"{t['synops']['mean']:,.0f} SynOps, latency {t['latency_steps']} steps, {t['cores']} Loihi 1 cores "
               "with the readout")
-        ann = "ANN" if t.get("ann_steps", 1) == 1 else f"RNN over {t['ann_steps']} steps"
         print(f"energy per inference: Loihi table {en['loihi'] / 1000:,.1f} nJ | paper-style SNN "
-              f"{en['snn_ac_fp32'] / 1000:,.2f} nJ vs {ann} {en['ann_fp32'] / 1000:,.2f} nJ (FP32), "
+              f"{en['snn_ac_fp32'] / 1000:,.2f} nJ vs {ann_label(t)} {en['ann_fp32'] / 1000:,.2f} nJ (FP32), "
               f"SNN/ANN = {r['paper_fp32']:.3f}")
         print(f"  Loihi table / ANN: {r['loihi_vs_ann_fp32']:.2f}x FP32, {r['loihi_vs_ann_int8']:.1f}x INT8 "
               "(Loihi 1 figures; none are published for Loihi 2)")

@@ -85,8 +85,8 @@ def render_markdown(report: dict) -> str:
         f"ANN {_nj(en['ann_int8'])} nJ in INT8 (ratio {_fmt(r['paper_int8'])}).",
         f"- Loihi-table SNN vs ANN: {_fmt(r['loihi_vs_ann_fp32'])}x the FP32 ANN, "
         f"{_fmt(r['loihi_vs_ann_int8'])}x the INT8 ANN. SynOps per ANN MAC: {_fmt(r['synops_per_mac'])}."
-        + ("" if totals.get("ann_steps", 1) == 1 else f" (The ANN is the same layers as a non-spiking RNN "
-                                                      f"stepped over the {totals['ann_steps']} input frames.)"),
+        + ("" if totals["ann_steps"] == 1 else f" (The ANN is the same layers as a non-spiking RNN stepped over "
+                                                 f"the {totals['ann_steps']} input frames.)"),
         f"- Latency: {T} time steps per inference (the decision is read at the end of the window); pipeline "
         f"depth {totals['pipeline_depth_steps']} steps (one per synapse layer, readout included).",
         f"- Resources: {totals['cores']} Loihi cores (lower bound); "
@@ -174,6 +174,11 @@ def write_report(report: dict, out_dir: Path, raster: tuple[np.ndarray, list[np.
     return paths
 
 
+def ann_label(totals: dict) -> str:
+    """What the ANN reference is: "ANN" (run once), or "RNN over T steps" for a recurrent network."""
+    return "ANN" if totals["ann_steps"] == 1 else f"RNN over {totals['ann_steps']} steps"
+
+
 def summary_lines(report: dict) -> list[str]:
     """A few lines for the terminal."""
     t = report["totals"]
@@ -182,8 +187,7 @@ def summary_lines(report: dict) -> list[str]:
              f"{t['synops']['mean']:,.0f} SynOps, {t['input_events']['mean']:.1f} input events per inference"]
     if "accuracy" in t:
         lines.append(f"accuracy {100 * t['accuracy']:.2f}% ({t['correct']}/{t['samples']})")
-    ann = "ANN" if t.get("ann_steps", 1) == 1 else f"RNN over {t['ann_steps']} steps"
-    lines.append(f"energy per inference: Loihi table {_nj(en['loihi'])} nJ; {ann} {_nj(en['ann_fp32'])} nJ FP32, "
+    lines.append(f"energy per inference: Loihi table {_nj(en['loihi'])} nJ; {ann_label(t)} {_nj(en['ann_fp32'])} nJ FP32, "
                  f"{_nj(en['ann_int8'])} nJ INT8 (Loihi/ANN INT8 {_fmt(r['loihi_vs_ann_int8'])}, "
                  f"AC/MAC FP32 {_fmt(r['paper_fp32'])})")
     exceeded = "exceeded: " + "; ".join(t["exceeded"]) if t["exceeded"] else "no limit exceeded"
